@@ -1,0 +1,48 @@
+"""Ask back with choices when NLU is unsure, instead of guessing a department."""
+
+from __future__ import annotations
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import kb as kb_module
+from actions.kb import KnowledgeBase
+from actions.topics import topic_from_entities
+
+MAX_CHOICES = 3
+# Intents ranked below this share of confidence are not offered as a choice.
+MIN_CONFIDENCE = 0.05
+
+
+def candidate_topics(knowledge_base: KnowledgeBase, tracker: Tracker) -> list[str]:
+    """Topics to offer: one the message names, then the best-ranked topic intents."""
+    message = tracker.latest_message or {}
+    ranked = [
+        r["name"] for r in message.get("intent_ranking") or []
+        if r.get("name") in knowledge_base.topics and r.get("confidence", 0) >= MIN_CONFIDENCE
+    ]
+    named = topic_from_entities(knowledge_base, message.get("entities") or [])
+    ordered = ([named] if named else []) + ranked
+    return list(dict.fromkeys(ordered))[:MAX_CHOICES]
+
+
+class ActionClarifyTopic(Action):
+    """Offer the 2–3 closest topics as buttons; a click continues on that topic."""
+
+    def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
+        self.kb = knowledge_base or kb_module.default()
+
+    def name(self) -> str:
+        return "action_clarify_topic"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        choices = candidate_topics(self.kb, tracker)
+        if not choices:
+            dispatcher.utter_message(response="utter_default")
+            return []
+        buttons = [{"title": self.kb.topics[t].title, "payload": f"/{t}"} for t in choices]
+        dispatcher.utter_message(text="我不太确定您问的是哪一项，请选一个，或者换个说法告诉我：", buttons=buttons)
+        return []

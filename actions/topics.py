@@ -1,0 +1,86 @@
+"""Answer a topic question, and follow-ups (materials, department, time, channel) on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import kb as kb_module
+from actions import render
+from actions.kb import KnowledgeBase
+
+FOLLOWUP_ASPECTS = {
+    "ask_materials": "materials",
+    "ask_department": "department",
+    "ask_time_limit": "time",
+    "ask_channel": "channel",
+}
+
+
+def topic_from_entities(knowledge_base: KnowledgeBase, entities: list[dict[str, Any]]) -> str | None:
+    """The topic the message names: a topic keyword first, then a channel or product."""
+    for wanted in ("topic", "product", "channel"):
+        for entity in entities:
+            if entity.get("entity") == wanted:
+                topic = knowledge_base.topic_for_entity(wanted, str(entity.get("value")))
+                if topic:
+                    return topic
+    return None
+
+
+def current_topic(knowledge_base: KnowledgeBase, tracker: Tracker) -> str | None:
+    """The latest message's topic: its intent, else an entity it names, else the slot."""
+    message = tracker.latest_message or {}
+    intent = (message.get("intent") or {}).get("name")
+    if intent in knowledge_base.topics:
+        return intent
+    named = topic_from_entities(knowledge_base, message.get("entities") or [])
+    slot = tracker.get_slot("topic")
+    return named or (slot if slot in knowledge_base.topics else None)
+
+
+class ActionAnswerTopic(Action):
+    """Answer with the lead department, policy items and channels of the message's topic."""
+
+    def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
+        self.kb = knowledge_base or kb_module.default()
+
+    def name(self) -> str:
+        return "action_answer_topic"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        topic = self.kb.topic(current_topic(self.kb, tracker))
+        if topic is None:
+            dispatcher.utter_message(response="utter_ask_topic")
+            return []
+        dispatcher.utter_message(text=render.answer(self.kb, topic), json_message=render.card(self.kb, topic))
+        return [SlotSet("topic", topic.id)]
+
+
+class ActionAnswerFollowup(Action):
+    """Answer 「那要多久」「找哪个部门」… on the topic the conversation is on."""
+
+    def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
+        self.kb = knowledge_base or kb_module.default()
+
+    def name(self) -> str:
+        return "action_answer_followup"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        aspect = FOLLOWUP_ASPECTS.get(intent, "channel")
+        topic = self.kb.topic(current_topic(self.kb, tracker))
+        if topic is None:
+            dispatcher.utter_message(response="utter_ask_topic")
+            return []
+        dispatcher.utter_message(
+            text=render.followup(self.kb, topic, aspect),
+            json_message=render.card(self.kb, topic, aspect),
+        )
+        return [SlotSet("topic", topic.id)]
