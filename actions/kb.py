@@ -176,8 +176,18 @@ class KnowledgeBase:
         return []
 
 
+QUOTE_KEYS = {"id", "policy", "file", "ref", "quote", "about"}
+
+
 def _quote(raw: dict[str, Any], policies: dict[str, Any]) -> Quote:
-    """Build a Quote from `{policy|id: …, quote: …}` or `{file: …, ref: …, quote: …}`."""
+    """Build a Quote from `{policy|id: …, quote: …}` or `{file: …, ref: …, quote: …}`.
+
+    Unknown keys are an error: in a YAML flow mapping an unquoted half-width comma inside
+    a quote silently ends it, and the rest turns into a stray key.
+    """
+    stray = set(raw) - QUOTE_KEYS
+    if stray:
+        raise KeyError(f"unexpected keys {sorted(stray)} in quote {raw.get('quote')!r}: quote the text")
     policy_id = raw.get("policy") or raw.get("id")
     about = tuple(raw.get("about", ()))
     if policy_id:

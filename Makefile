@@ -1,0 +1,55 @@
+# 助企帮帮团 virtual specialist. `make help` lists the targets.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+RASA    := $(VENV)/bin/rasa
+MODEL   := models/zhuqi.tar.gz
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help setup venv kb kb-validate kb-check train run shell test test-unit test-dialogue evaluate clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+setup: venv kb train ## fresh machine: Python 3.10 venv from pinned versions, derived kb files, model
+
+venv: $(VENV)/.installed ## the virtual environment, from requirements.lock
+
+$(VENV)/.installed: requirements.lock
+	@test -x $(PY) || "$$(scripts/find_python.sh)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip check
+	touch $@
+
+kb-validate: venv ## check kb/: schema, references, every quote found in its source
+	$(PY) scripts/validate_kb.py
+
+kb: venv ## validate kb/ and regenerate lookups, synonyms, jieba dictionary and topic rules
+	$(PY) scripts/build_kb.py
+
+kb-check: venv ## fail when a file derived from kb/ is out of date (CI)
+	$(PY) scripts/build_kb.py --check
+
+train: venv ## train the model into models/zhuqi.tar.gz (no-op when nothing changed)
+	$(RASA) train --fixed-model-name zhuqi --out models
+
+run: ## action server + Rasa server: REST webhook and HTTP API on port 5005
+	scripts/run.sh
+
+shell: ## chat with the assistant in the terminal
+	scripts/run.sh shell
+
+test: kb-check train test-unit test-dialogue ## everything: kb, actions, components, NLU floor, stories, REST
+
+test-unit: venv ## pytest: kb, actions, components, held-out NLU floor, REST end to end
+	$(PY) -m pytest
+
+test-dialogue: venv ## rasa data validate and the conversation tests in tests/test_stories.yml
+	$(RASA) data validate --fail-on-warnings || $(RASA) data validate
+	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml --fail-on-prediction-errors --out reports/stories
+
+evaluate: venv ## NLU report on the held-out set: per-intent P/R, confusion PNG, routing accuracy
+	$(PY) scripts/evaluate.py --model $(MODEL) --out reports/nlu
+
+clean: ## remove models, reports and the local tracker database
+	rm -rf models/*.tar.gz reports tracker.db .pytest_cache

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Start the action server, then the Rasa server (REST webhook + HTTP API on $RASA_PORT,
+# default 5005) or, with `shell`, a terminal chat. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+RASA_PORT=${RASA_PORT:-5005}
+ACTIONS_PORT=${ACTIONS_PORT:-5055}
+MODEL=${MODEL:-models/zhuqi.tar.gz}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+
+[ -f "$MODEL" ] || { echo "no model at $MODEL: run 'make setup' (or 'make train') first" >&2; exit 1; }
+
+"$VENV/bin/rasa" run actions --actions actions --port "$ACTIONS_PORT" &
+actions_pid=$!
+trap 'kill "$actions_pid" 2>/dev/null || true' EXIT INT TERM
+
+if [ "${1:-}" = "shell" ]; then
+  "$VENV/bin/rasa" shell --model "$MODEL" --endpoints endpoints.yml
+  exit
+fi
+
+args=(run --model "$MODEL" --port "$RASA_PORT" --enable-api --credentials credentials.yml --endpoints endpoints.yml)
+if [ -n "${RASA_AUTH_TOKEN:-}" ]; then
+  args+=(--auth-token "$RASA_AUTH_TOKEN")
+else
+  echo "note: RASA_AUTH_TOKEN is not set, so the HTTP API (trackers, events) is open: fine on a laptop, set it anywhere else" >&2
+fi
+"$VENV/bin/rasa" "${args[@]}"
