@@ -97,8 +97,8 @@ def check_channels(kb: KnowledgeBase, sources: dict[str, str]) -> list[str]:
             problems.append(f"{where}: unknown operator {channel.operator}")
         for quote in channel.points:
             problems += check_quote(kb, sources, quote, where)
-        cited = "".join(squash(q.text) for q in channel.points) + sources.get(channel.source.get("file", ""), "")
-        problems += [f"{where}: figure {n} in `how` is in none of its sources"
+        cited = "".join(squash(q.text) for q in channel.points)
+        problems += [f"{where}: figure {n} in `how` is in none of its quoted points"
                      for n in re.findall(r"\d[\d.@a-z]*", channel.how) if n not in cited]
     for product in kb.products.values():
         problems += [p for q in product.points for p in check_quote(kb, sources, q, f"product {product.id}")]

@@ -1,0 +1,46 @@
+"""Asking back with choices, and the human request answered with the seeds' contact."""
+
+from __future__ import annotations
+
+import asyncio
+
+from actions.clarify import ActionClarifyTopic
+from actions.handoff import ActionHumanHandoff
+
+
+def test_clarify_offers_the_closest_topics_as_buttons(knowledge_base, tracker_factory, dispatcher) -> None:
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.4},
+        {"name": "credit_loan", "confidence": 0.35},
+        {"name": "out_of_scope", "confidence": 0.2},
+        {"name": "first_loan_renewal", "confidence": 0.3},
+        {"name": "ip_pledge", "confidence": 0.1},
+        {"name": "tax", "confidence": 0.01},
+    ]
+    tracker = tracker_factory(intent="nlu_fallback", ranking=ranking)
+    asyncio.run(ActionClarifyTopic(knowledge_base).run(dispatcher, tracker, {}))
+    buttons = dispatcher.messages[0]["buttons"]
+    assert [b["payload"] for b in buttons] == ["/credit_loan", "/first_loan_renewal", "/ip_pledge"]
+    assert buttons[0]["title"] == knowledge_base.topics["credit_loan"].title
+
+
+def test_clarify_puts_a_named_topic_first(knowledge_base, tracker_factory, dispatcher) -> None:
+    tracker = tracker_factory(intent="nlu_fallback", ranking=[{"name": "tax", "confidence": 0.3}],
+                              entities=[{"entity": "topic", "value": "tax_dispute"}])
+    asyncio.run(ActionClarifyTopic(knowledge_base).run(dispatcher, tracker, {}))
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]] == ["/tax_dispute", "/tax"]
+
+
+def test_clarify_without_candidates_says_it_did_not_understand(knowledge_base, tracker_factory,
+                                                               dispatcher) -> None:
+    tracker = tracker_factory(intent="nlu_fallback", ranking=[{"name": "greet", "confidence": 0.3}])
+    asyncio.run(ActionClarifyTopic(knowledge_base).run(dispatcher, tracker, {}))
+    assert dispatcher.messages[0]["response"] == "utter_default"
+
+
+def test_handoff_gives_the_office_contact_from_the_seeds(knowledge_base, tracker_factory, dispatcher) -> None:
+    tracker = tracker_factory(intent="human_handoff", slots={"topic": "labour_dispute"})
+    asyncio.run(ActionHumanHandoff(knowledge_base).run(dispatcher, tracker, {}))
+    text = dispatcher.messages[0]["text"]
+    assert "63765360" in text and "yzfgshk@163.com" in text and "渝中府办〔2023〕32号" in text
+    assert "区人力社保局" in text  # the lead of the topic the user was on

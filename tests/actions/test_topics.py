@@ -1,0 +1,106 @@
+"""action_answer_topic and action_answer_followup answer from the kb, with one card each."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rasa_sdk.events import SlotSet
+
+from actions.topics import ActionAnswerFollowup, ActionAnswerTopic, current_topic
+
+CITE = re.compile(r"渝中府办〔20(21|23)〕\d+号 第(\d+)条")
+
+
+def run(action, dispatcher, tracker):
+    import asyncio
+
+    return asyncio.run(action.run(dispatcher, tracker, {}))
+
+
+def test_every_topic_answer_names_lead_item_and_channel(knowledge_base, tracker_factory, dispatcher) -> None:
+    action = ActionAnswerTopic(knowledge_base)
+    for topic in knowledge_base.topics.values():
+        dispatcher.messages.clear()
+        events = run(action, dispatcher, tracker_factory(intent=topic.id))
+        assert events == [SlotSet("topic", topic.id)]
+        [message] = dispatcher.messages
+        text, card = message["text"], message["custom"]
+        lead = knowledge_base.departments[topic.lead[0]]
+        assert lead.name in text
+        assert card["type"] == "service_card" and card["topic"] == topic.id
+        assert card["department"] == {"id": lead.id, "name": lead.name}
+        assert card["channels"] and card["channels"][0]["name"] in text
+        for cited in CITE.finditer(text):
+            doc = f"渝中府办〔20{cited.group(1)}〕{'16' if cited.group(1) == '21' else '32'}号"
+            assert any(p.doc == doc and p.item == int(cited.group(2)) for p in knowledge_base.policies.values())
+        if topic.policies:
+            assert CITE.search(text), topic.id
+            first = card["policies"][0]
+            policy = knowledge_base.policies[first["id"]]
+            assert (first["doc"], first["item"]) == (policy.doc, policy.item)
+            assert first["summary"] in policy.text
+        else:
+            assert knowledge_base.documents[topic.lead_source.file].cite in text
+
+
+@pytest.mark.parametrize("intent, department, fragment", [
+    ("company_opening", "区市场监管局", "渝中府办〔2023〕32号 第2条"),
+    ("first_loan_renewal", "区金融办", "首贷续贷中心"),
+    ("ip_pledge", "区市场监管局", "渝中府办〔2023〕32号 第62条"),
+    ("construction_permit", "区住房城市建委", "45个工作日"),
+    ("utilities", "区经济信息委", "8个工作日"),
+    ("tax_dispute", "区税务局", "涉税费争议调解室"),
+    ("police_liaison", "区公安分局", "13个“助企警务联络站”"),
+])
+def test_hot_topics(knowledge_base, tracker_factory, dispatcher, intent, department, fragment) -> None:
+    run(ActionAnswerTopic(knowledge_base), dispatcher, tracker_factory(intent=intent))
+    text = dispatcher.messages[0]["text"]
+    assert department in text and fragment in text
+
+
+def test_followup_time_stays_on_topic(knowledge_base, tracker_factory, dispatcher) -> None:
+    tracker = tracker_factory(intent="ask_time_limit", text="那要多久", slots={"topic": "construction_permit"})
+    events = run(ActionAnswerFollowup(knowledge_base), dispatcher, tracker)
+    assert events == [SlotSet("topic", "construction_permit")]
+    message = dispatcher.messages[0]
+    assert "45个工作日" in message["text"] and "13个工作日" in message["text"]
+    assert message["custom"]["aspect"] == "time"
+
+
+def test_followup_without_a_time_limit_says_so_and_points_to_a_channel(knowledge_base, tracker_factory,
+                                                                       dispatcher) -> None:
+    tracker = tracker_factory(intent="ask_time_limit", slots={"topic": "ip_pledge"})
+    run(ActionAnswerFollowup(knowledge_base), dispatcher, tracker)
+    text = dispatcher.messages[0]["text"]
+    assert "没有写明" in text and "知识产权质押融资白名单双向推送机制" in text
+    assert not re.search(r"\d+个?工作日", text)
+
+
+@pytest.mark.parametrize("intent, expected", [
+    ("ask_department", "牵头部门：区市场监管局"),
+    ("ask_channel", "“E企办”"),
+    ("ask_materials", "材料"),
+])
+def test_other_followups(knowledge_base, tracker_factory, dispatcher, intent, expected) -> None:
+    tracker = tracker_factory(intent=intent, slots={"topic": "company_opening"})
+    run(ActionAnswerFollowup(knowledge_base), dispatcher, tracker)
+    assert expected in dispatcher.messages[0]["text"]
+
+
+def test_followup_without_topic_asks_back(knowledge_base, tracker_factory, dispatcher) -> None:
+    assert run(ActionAnswerFollowup(knowledge_base), dispatcher, tracker_factory(intent="ask_materials")) == []
+    assert dispatcher.messages[0]["response"] == "utter_ask_topic"
+
+
+def test_a_named_topic_replaces_the_slot(knowledge_base, tracker_factory) -> None:
+    tracker = tracker_factory(intent="ask_channel", slots={"topic": "tax"},
+                              entities=[{"entity": "channel", "value": "shoudai_xudai_zhongxin"}])
+    assert current_topic(knowledge_base, tracker) == "first_loan_renewal"
+    tracker = tracker_factory(intent="ask_time_limit", slots={"topic": "tax"},
+                              entities=[{"entity": "topic", "value": "utilities"}])
+    assert current_topic(knowledge_base, tracker) == "utilities"
+
+
+def test_unknown_slot_value_is_ignored(knowledge_base, tracker_factory) -> None:
+    assert current_topic(knowledge_base, tracker_factory(intent="ask_channel", slots={"topic": "nope"})) is None

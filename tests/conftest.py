@@ -1,0 +1,54 @@
+"""Shared fixtures: the real knowledge base, a copy to break, trackers and a dispatcher."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import kb
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "zhuqi.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def knowledge_base() -> kb.KnowledgeBase:
+    return kb.load()
+
+
+@pytest.fixture
+def mini_kb(tmp_path: Path) -> Path:
+    """A copy of kb/ that a test may edit to check the validator catches a problem."""
+    target = tmp_path / "kb"
+    shutil.copytree(ROOT / "kb", target)
+    return target
+
+
+@pytest.fixture
+def dispatcher() -> CollectingDispatcher:
+    return CollectingDispatcher()
+
+
+TrackerFactory = Callable[..., Tracker]
+
+
+@pytest.fixture
+def tracker_factory() -> TrackerFactory:
+    """A tracker whose latest message has the given intent, entities and ranking."""
+
+    def make(intent: str | None = None, text: str = "", entities: list[dict[str, Any]] | None = None,
+             slots: dict[str, Any] | None = None, ranking: list[dict[str, Any]] | None = None) -> Tracker:
+        latest = {
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.9} if intent else {},
+            "entities": entities or [],
+            "intent_ranking": ranking or [],
+        }
+        return Tracker("test-user", slots or {}, latest, [], False, None, {}, "action_listen")
+
+    return make
