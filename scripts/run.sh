@@ -7,7 +7,10 @@ VENV=${VENV:-.venv}
 RASA_PORT=${RASA_PORT:-5005}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
 MODEL=${MODEL:-models/zhuqi.tar.gz}
+ENDPOINTS=${ENDPOINTS:-endpoints.yml}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+# No usage data leaves a government service by default; set it to true to opt in.
+export RASA_TELEMETRY_ENABLED=${RASA_TELEMETRY_ENABLED:-false}
 
 [ -f "$MODEL" ] || { echo "no model at $MODEL: run 'make setup' (or 'make train') first" >&2; exit 1; }
 
@@ -16,11 +19,11 @@ actions_pid=$!
 trap 'kill "$actions_pid" 2>/dev/null || true' EXIT INT TERM
 
 if [ "${1:-}" = "shell" ]; then
-  "$VENV/bin/rasa" shell --model "$MODEL" --endpoints endpoints.yml
+  "$VENV/bin/rasa" shell --model "$MODEL" --endpoints "$ENDPOINTS"
   exit
 fi
 
-args=(run --model "$MODEL" --port "$RASA_PORT" --enable-api --credentials credentials.yml --endpoints endpoints.yml)
+args=(run --model "$MODEL" --port "$RASA_PORT" --enable-api --credentials credentials.yml --endpoints "$ENDPOINTS")
 if [ -n "${RASA_AUTH_TOKEN:-}" ]; then
   args+=(--auth-token "$RASA_AUTH_TOKEN")
 else

@@ -1,0 +1,141 @@
+"""`make run` for real: action server + Rasa server, REST webhook, HTTP API behind the token."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+from tests.conftest import MODEL, ROOT
+
+pytestmark = [pytest.mark.model, pytest.mark.servers]
+TOKEN = "e2e-secret-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Servers:
+    def __init__(self, url: str, tracker_db: Path) -> None:
+        self.url = url
+        self.tracker_db = tracker_db
+
+    def say(self, sender: str, message: str) -> list[dict]:
+        reply = requests.post(f"{self.url}/webhooks/rest/webhook",
+                              json={"sender": sender, "message": message}, timeout=30)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    if not MODEL.exists():
+        pytest.fail(f"no model at {MODEL}: run make train")
+    tmp = tmp_path_factory.mktemp("servers")
+    rasa_port, actions_port = free_port(), free_port()
+    endpoints = tmp / "endpoints.yml"
+    tracker_db = tmp / "tracker.db"
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n'
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n', encoding="utf-8")
+    env = {**os.environ, "VENV": str(Path(sys.executable).parent.parent), "RASA_PORT": str(rasa_port),
+           "ACTIONS_PORT": str(actions_port), "ENDPOINTS": str(endpoints), "RASA_AUTH_TOKEN": TOKEN}
+    log = (tmp / "run.log").open("w")
+    process = subprocess.Popen([str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{rasa_port}"
+    try:
+        _wait_until_up(url, f"http://127.0.0.1:{actions_port}/health", process, tmp / "run.log")
+        yield Servers(url, tracker_db)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def _wait_until_up(url: str, actions_health: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"run.sh exited {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if (requests.get(f"{url}/status", params={"token": TOKEN}, timeout=2).ok
+                    and requests.get(actions_health, timeout=2).ok):
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+    pytest.fail(f"servers did not start:\n{log.read_text()[-3000:]}")
+
+
+def texts(messages: list[dict]) -> str:
+    return "\n".join(m.get("text", "") for m in messages)
+
+
+def cards(messages: list[dict]) -> list[dict]:
+    return [m["custom"] for m in messages if isinstance(m.get("custom"), dict)]
+
+
+def test_topic_question_gets_department_item_channel_and_card(servers: Servers) -> None:
+    replies = servers.say("owner-1", "开公司最快多久能拿到执照")
+    assert "区市场监管局" in texts(replies) and "渝中府办〔2023〕32号 第2条" in texts(replies)
+    [card] = cards(replies)
+    assert card["type"] == "service_card" and card["department"]["id"] == "scjg"
+    assert card["policies"][0]["item"] == 2 and card["channels"][0]["id"] == "eqiban"
+
+
+def test_follow_ups_stay_on_the_topic(servers: Servers) -> None:
+    servers.say("owner-2", "贷款快到期了想续贷，找哪里")
+    replies = servers.say("owner-2", "找哪个部门")
+    assert "区金融办" in texts(replies)
+    assert cards(replies)[0]["topic"] == "first_loan_renewal"
+    replies = servers.say("owner-2", "施工许可多少个工作日")  # a new topic replaces it
+    assert "45个工作日" in texts(replies)
+    assert "13个工作日" in texts(servers.say("owner-2", "那要多久"))
+
+
+def test_out_of_scope_gets_no_department(servers: Servers, knowledge_base) -> None:
+    for sender, question in (("owner-3", "今天天气怎么样"), ("owner-4", "给我讲个笑话")):
+        replies = servers.say(sender, question)
+        assert replies and not cards(replies)
+        answer = texts(replies)
+        assert not any(d.name in answer for d in knowledge_base.departments.values()), answer
+
+
+def test_http_api_refuses_requests_without_the_token(servers: Servers) -> None:
+    servers.say("owner-5", "你好")
+    tracker_url = f"{servers.url}/conversations/owner-5/tracker"
+    assert requests.get(tracker_url, timeout=10).status_code == 401
+    assert requests.get(tracker_url, params={"token": "wrong"}, timeout=10).status_code == 401
+    tracker = requests.get(tracker_url, params={"token": TOKEN}, timeout=10)
+    assert tracker.status_code == 200
+    assert any(e.get("text") == "你好" for e in tracker.json()["events"] if e["event"] == "user")
+
+
+def test_conversations_are_kept_in_sql(servers: Servers) -> None:
+    servers.say("owner-6", "专利能拿去质押贷款吗")
+    with sqlite3.connect(servers.tracker_db) as db:
+        rows = db.execute("select count(*) from events where sender_id = 'owner-6'").fetchone()[0]
+    assert rows > 0
+
+
+@pytest.mark.parametrize("message", ["", "   ", "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+                                     "开公司" * 2000])
+def test_bad_input_gets_an_answer_and_loses_nothing(servers: Servers, message: str) -> None:
+    servers.say("owner-7", message)
+    assert "区市场监管局" in texts(servers.say("owner-7", "注销公司找哪个部门"))

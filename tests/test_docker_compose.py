@@ -1,0 +1,67 @@
+"""docker-compose.yml runs the same assistant; no Docker engine here, so parse and validate it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+def test_services_ports_and_volumes(compose: dict) -> None:
+    services = compose["services"]
+    assert set(services) == {"rasa", "action-server"}
+    assert "5005:5005" in services["rasa"]["ports"]
+    assert "5055" in [str(p) for p in services["action-server"]["expose"]]
+    assert services["rasa"]["depends_on"] == ["action-server"]
+    assert any(v.endswith(":/app/var") for v in services["rasa"]["volumes"])
+    assert "rasa-var" in compose["volumes"]
+    assert "./kb:/app/kb:ro" in services["action-server"]["volumes"]
+    command = services["rasa"]["command"]
+    assert "--enable-api" in command and "--auth-token" in command
+    assert command[command.index("--endpoints") + 1] == "docker/endpoints.yml"
+
+
+def test_images_are_pinned_to_the_installed_versions(compose: dict) -> None:
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    rasa = re.search(r"^rasa==([\d.]+)$", lock, re.M).group(1)
+    sdk = re.search(r"^rasa-sdk==([\d.]+)$", lock, re.M).group(1)
+    for service, base in (("rasa", f"rasa/rasa:{rasa}"), ("action-server", f"rasa/rasa-sdk:{sdk}")):
+        dockerfile = ROOT / compose["services"][service]["build"]["dockerfile"]
+        assert dockerfile.read_text(encoding="utf-8").startswith("#") and f"FROM {base}\n" in dockerfile.read_text()
+
+
+def test_docker_endpoints_point_at_the_action_service() -> None:
+    endpoints = yaml.safe_load((ROOT / "docker" / "endpoints.yml").read_text(encoding="utf-8"))
+    assert endpoints["action_endpoint"]["url"] == "http://action-server:5055/webhook"
+    assert endpoints["tracker_store"]["type"] == "SQL"
+
+
+def test_files_the_dockerfiles_copy_exist() -> None:
+    for dockerfile in (ROOT / "docker").glob("Dockerfile.*"):
+        for line in dockerfile.read_text(encoding="utf-8").splitlines():
+            if line.startswith("COPY "):
+                for source in line.split()[1:-1]:
+                    assert (ROOT / source).exists(), f"{dockerfile.name}: {source}"
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
+def test_docker_compose_validates_the_file() -> None:
+    env = {**os.environ, "RASA_AUTH_TOKEN": "test-token"}
+    ok = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], env=env, capture_output=True)
+    assert ok.returncode == 0, ok.stderr.decode()
+    env.pop("RASA_AUTH_TOKEN")
+    refused = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], env=env, capture_output=True)
+    assert refused.returncode != 0 and b"RASA_AUTH_TOKEN" in refused.stderr
