@@ -6,12 +6,16 @@ MODEL   := models/zhuqi.tar.gz
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup venv kb kb-validate kb-check train run shell test test-unit test-dialogue evaluate clean
+# pytest's summary is the last thing `make test` prints.
+.PHONY: help setup system-packages venv kb kb-validate kb-check train run shell test test-unit test-dialogue evaluate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: venv kb train ## fresh machine: Python 3.10 venv from pinned versions, derived kb files, model
+setup: system-packages venv kb train ## fresh machine: system packages, Python 3.10 venv from pinned versions, kb files, model
+
+system-packages: ## Debian packages from system-packages.txt (as root; otherwise says what to install)
+	scripts/install_system_packages.sh
 
 venv: $(VENV)/.installed ## the virtual environment, from requirements.lock
 
@@ -39,7 +43,7 @@ run: ## action server + Rasa server: REST webhook and HTTP API on port 5005
 shell: ## chat with the assistant in the terminal
 	scripts/run.sh shell
 
-test: kb-check train test-unit test-dialogue ## everything: kb, actions, components, NLU floor, stories, REST
+test: kb-check train test-dialogue test-unit ## everything: kb, actions, components, NLU floor, stories, REST
 
 test-unit: venv ## pytest: kb, actions, components, held-out NLU floor, REST end to end
 	$(PY) -m pytest
