@@ -4,9 +4,9 @@ PY      := $(VENV)/bin/python
 RASA    := $(VENV)/bin/rasa
 MODEL   := models/zhuqi.tar.gz
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONPATH := $(CURDIR)
 
-# pytest's summary is the last thing `make test` prints.
 .PHONY: help setup system-packages venv kb kb-validate kb-check train run shell test test-unit test-dialogue evaluate clean
 
 help: ## list the targets
@@ -43,6 +43,7 @@ run: ## action server + Rasa server: REST webhook and HTTP API on port 5005
 shell: ## chat with the assistant in the terminal
 	scripts/run.sh shell
 
+# test-unit last, so that pytest's summary is the last line `make test` prints.
 test: kb-check train test-dialogue test-unit ## everything: kb, actions, components, NLU floor, stories, REST
 
 test-unit: venv ## pytest: kb, actions, components, held-out NLU floor, REST end to end
