@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup system-packages venv kb kb-validate kb-check train run shell test test-unit test-dialogue evaluate clean
+.PHONY: help setup system-packages venv kb kb-validate kb-check train run shell test test-unit test-dialogue evaluate bench-nlu clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ test-dialogue: venv ## rasa data validate and the conversation tests in tests/te
 
 evaluate: venv ## NLU report on the held-out set: per-intent P/R, confusion PNG, routing accuracy
 	$(PY) scripts/evaluate.py --model $(MODEL) --out reports/nlu
+
+bench-nlu: venv ## robustness benchmark (tests/nlu/bench.yml) side by side with BM25 search
+	$(PY) scripts/bench_nlu.py --model $(MODEL) --out reports/bench
 
 clean: ## remove models, reports and the local tracker database
 	rm -rf models/*.tar.gz reports tracker.db .pytest_cache

@@ -8,10 +8,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import kb as kb_module
+from actions.handoff import contact_lines
 from actions.kb import KnowledgeBase
 from actions.topics import topic_from_entities
 
 MAX_CHOICES = 3
+# After this many misunderstood messages in a row, stop asking back and offer a person.
+MISUNDERSTOOD_BEFORE_HANDOFF = 2
 # Intents ranked below this share of confidence are not offered as a choice.
 MIN_CONFIDENCE = 0.05
 
@@ -28,8 +31,21 @@ def candidate_topics(knowledge_base: KnowledgeBase, tracker: Tracker) -> list[st
     return list(dict.fromkeys(ordered))[:MAX_CHOICES]
 
 
+def misunderstood_in_a_row(tracker: Tracker) -> int:
+    """How many of the latest user messages, counting back, NLU could not place."""
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent != "nlu_fallback":
+            break
+        count += 1
+    return count
+
+
 class ActionClarifyTopic(Action):
-    """Offer the 2–3 closest topics as buttons; a click continues on that topic."""
+    """Offer the 2–3 closest topics as buttons; misunderstood twice in a row, offer a person."""
 
     def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
         self.kb = knowledge_base or kb_module.default()
@@ -39,6 +55,11 @@ class ActionClarifyTopic(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
+        if misunderstood_in_a_row(tracker) >= MISUNDERSTOOD_BEFORE_HANDOFF:
+            lines = ["抱歉，我还是没能理解您的问题。建议直接联系工作人员："] + contact_lines(self.kb)
+            lines.append("您也可以说「转人工」，或换个说法再问我一次。")
+            dispatcher.utter_message(text="\n".join(lines))
+            return []
         choices = candidate_topics(self.kb, tracker)
         if not choices:
             dispatcher.utter_message(response="utter_default")

@@ -90,6 +90,16 @@ def followup(kb: KnowledgeBase, topic: Topic, aspect: str) -> str:
     return "\n".join([head, "现有政策文件没有列出这项业务需要的材料。" + _where_to_ask(kb, topic)])
 
 
+def english_line(kb: KnowledgeBase, topic: Topic) -> str:
+    """One English line for an English question; the names stay as the documents give them."""
+    parts = [f"Lead department: {'、'.join(u.name for u in kb.lead_of(topic))}"]
+    if topic.policies:
+        parts.append(f"policy: {kb.cite(topic.policies[0])}")
+    if topic.channels:
+        parts.append(f"channel: {kb.channels[topic.channels[0]].name}")
+    return "(English) " + "; ".join(parts) + ". Details in Chinese below."
+
+
 def _unit(unit: Department) -> dict[str, str]:
     return {"id": unit.id, "name": unit.name}
 

@@ -32,6 +32,25 @@ def topic_from_entities(knowledge_base: KnowledgeBase, entities: list[dict[str, 
     return None
 
 
+def typed_text(tracker: Tracker) -> str:
+    """What the user typed (NLU may have normalized parse_data["text"])."""
+    message = tracker.latest_message or {}
+    return message.get("raw_text") or message.get("text") or ""
+
+
+def is_english(text: str) -> bool:
+    """Mostly Latin letters: the question was asked in English."""
+    letters = [ch for ch in text if not ch.isspace() and ch.isalpha()]
+    return bool(letters) and sum(ch.isascii() for ch in letters) / len(letters) >= 0.6
+
+
+def with_english(knowledge_base: KnowledgeBase, tracker: Tracker, topic, text: str) -> str:
+    """Prefix a short English line when the question was in English."""
+    if is_english(typed_text(tracker)):
+        return render.english_line(knowledge_base, topic) + "\n" + text
+    return text
+
+
 def current_topic(knowledge_base: KnowledgeBase, tracker: Tracker) -> str | None:
     """The latest message's topic: its intent, else an entity it names, else the slot."""
     message = tracker.latest_message or {}
@@ -58,7 +77,8 @@ class ActionAnswerTopic(Action):
         if topic is None:
             dispatcher.utter_message(response="utter_ask_topic")
             return []
-        dispatcher.utter_message(text=render.answer(self.kb, topic), json_message=render.card(self.kb, topic))
+        text = with_english(self.kb, tracker, topic, render.answer(self.kb, topic))
+        dispatcher.utter_message(text=text, json_message=render.card(self.kb, topic))
         return [SlotSet("topic", topic.id)]
 
 
@@ -80,7 +100,7 @@ class ActionAnswerFollowup(Action):
             dispatcher.utter_message(response="utter_ask_topic")
             return []
         dispatcher.utter_message(
-            text=render.followup(self.kb, topic, aspect),
+            text=with_english(self.kb, tracker, topic, render.followup(self.kb, topic, aspect)),
             json_message=render.card(self.kb, topic, aspect),
         )
         return [SlotSet("topic", topic.id)]

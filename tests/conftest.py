@@ -52,3 +52,13 @@ def tracker_factory() -> TrackerFactory:
         return Tracker("test-user", slots or {}, latest, [], False, None, {}, "action_listen")
 
     return make
+
+
+@pytest.fixture(scope="session")
+def agent():
+    """The trained model (models/zhuqi.tar.gz), loaded once for every test that parses."""
+    if not MODEL.exists():
+        pytest.fail(f"no model at {MODEL}: run make train")
+    from rasa.core.agent import Agent
+
+    return Agent.load(str(MODEL))

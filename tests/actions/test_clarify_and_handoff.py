@@ -44,3 +44,26 @@ def test_handoff_gives_the_office_contact_from_the_seeds(knowledge_base, tracker
     text = dispatcher.messages[0]["text"]
     assert "63765360" in text and "yzfgshk@163.com" in text and "渝中府办〔2023〕32号" in text
     assert "区人力社保局" in text  # the lead of the topic the user was on
+
+
+def _user(intent: str) -> dict:
+    return {"event": "user", "text": "…", "parse_data": {"intent": {"name": intent}}}
+
+
+def test_misunderstood_twice_in_a_row_offers_a_person(knowledge_base, dispatcher) -> None:
+    from rasa_sdk import Tracker
+
+    from actions.clarify import misunderstood_in_a_row
+
+    events = [_user("company_opening"), {"event": "bot"}, _user("nlu_fallback"), {"event": "bot"},
+              _user("nlu_fallback")]
+    latest = {"text": "…", "intent": {"name": "nlu_fallback"}, "intent_ranking": [
+        {"name": "tax", "confidence": 0.3}]}
+    tracker = Tracker("u", {}, latest, events, False, None, {}, "action_listen")
+    assert misunderstood_in_a_row(tracker) == 2
+    asyncio.run(ActionClarifyTopic(knowledge_base).run(dispatcher, tracker, {}))
+    message = dispatcher.messages[0]
+    assert "63765360" in message["text"] and not message.get("buttons")
+
+    once = Tracker("u", {}, latest, events[:3], False, None, {}, "action_listen")
+    assert misunderstood_in_a_row(once) == 1

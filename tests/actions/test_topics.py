@@ -104,3 +104,17 @@ def test_a_named_topic_replaces_the_slot(knowledge_base, tracker_factory) -> Non
 
 def test_unknown_slot_value_is_ignored(knowledge_base, tracker_factory) -> None:
     assert current_topic(knowledge_base, tracker_factory(intent="ask_channel", slots={"topic": "nope"})) is None
+
+
+def test_an_english_question_gets_a_short_english_line(knowledge_base, tracker_factory, dispatcher) -> None:
+    tracker = tracker_factory(intent="first_loan_renewal", text="Where can I renew my loan? 续贷 贷款")
+    tracker.latest_message["raw_text"] = "Where can I renew my loan?"
+    run(ActionAnswerTopic(knowledge_base), dispatcher, tracker)
+    first_line = dispatcher.messages[0]["text"].splitlines()[0]
+    assert first_line.startswith("(English) Lead department: 区金融办")
+    assert "渝中府办〔2021〕16号 第11条" in first_line
+
+
+def test_a_chinese_question_gets_no_english_line(knowledge_base, tracker_factory, dispatcher) -> None:
+    run(ActionAnswerTopic(knowledge_base), dispatcher, tracker_factory(intent="tax", text="E企办能报税不"))
+    assert "(English)" not in dispatcher.messages[0]["text"]

@@ -139,3 +139,28 @@ def test_conversations_are_kept_in_sql(servers: Servers) -> None:
 def test_bad_input_gets_an_answer_and_loses_nothing(servers: Servers, message: str) -> None:
     servers.say("owner-7", message)
     assert "区市场监管局" in texts(servers.say("owner-7", "注销公司找哪个部门"))
+
+
+@pytest.mark.parametrize("question, department", [
+    ("公司註冊要多久", "scjg"),             # traditional characters
+    ("续代中心在哪", "jinrong"),           # pinyin typo
+    ("老板，开个火锅店要啥子手续哦", "scjg"),  # Chongqing dialect
+])
+def test_people_type_it_their_way(servers: Servers, question: str, department: str) -> None:
+    replies = servers.say(f"owner-typed-{department}-{len(question)}", question)
+    assert cards(replies)[0]["department"]["id"] == department
+
+
+def test_english_question_gets_an_english_line_and_the_chinese_answer(servers: Servers) -> None:
+    replies = servers.say("owner-en", "How do I register a company?")
+    text = texts(replies)
+    assert text.startswith("(English) Lead department: 区市场监管局")
+    assert "【开办企业】" in text and cards(replies)[0]["department"]["id"] == "scjg"
+
+
+def test_misunderstood_twice_offers_a_person(servers: Servers) -> None:
+    # "/nlu_fallback" is what NLU yields for a message it cannot place; sent as a payload
+    # it makes the misunderstanding deterministic.
+    first = servers.say("owner-lost", "/nlu_fallback")
+    assert "63765360" not in texts(first)
+    assert "63765360" in texts(servers.say("owner-lost", "/nlu_fallback"))

@@ -11,7 +11,6 @@ from collections import Counter
 import pytest
 from sklearn.metrics import f1_score
 
-from tests.conftest import MODEL
 from tests.nlu.test_data import HELDOUT
 
 pytestmark = pytest.mark.model
@@ -19,15 +18,6 @@ pytestmark = pytest.mark.model
 MACRO_F1_FLOOR = 0.90
 ROUTING_FLOOR = 0.90
 OUT_OF_SCOPE_FLOOR = 0.85
-
-
-@pytest.fixture(scope="module")
-def agent():
-    if not MODEL.exists():
-        pytest.fail(f"no model at {MODEL}: run make train")
-    from rasa.core.agent import Agent
-
-    return Agent.load(str(MODEL))
 
 
 @pytest.fixture(scope="module")
