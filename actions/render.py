@@ -16,7 +16,6 @@ from actions.kb import Department, KnowledgeBase, Quote, Topic
 MAX_POLICIES = 3
 MAX_CHANNELS = 3
 MAX_POINTS = 2
-ASPECTS = ("materials", "department", "time", "channel")
 
 
 def _names(units: list[Department]) -> str:

@@ -32,34 +32,38 @@ def topic_from_entities(knowledge_base: KnowledgeBase, entities: list[dict[str, 
     return None
 
 
-def typed_text(tracker: Tracker) -> str:
-    """What the user typed (NLU may have normalized parse_data["text"])."""
-    message = tracker.latest_message or {}
-    return message.get("raw_text") or message.get("text") or ""
+def _mentions_own_channel(knowledge_base: KnowledgeBase, topic_id: str, entities: list[dict[str, Any]]) -> bool:
+    """The message names a channel or product the topic itself uses (渝快办 serves many)."""
+    topic = knowledge_base.topics[topic_id]
+    own = set(topic.channels) | set(topic.products)
+    return any(e.get("entity") in ("channel", "product") and e.get("value") in own for e in entities)
 
 
-def is_english(text: str) -> bool:
-    """Mostly Latin letters: the question was asked in English."""
-    letters = [ch for ch in text if not ch.isspace() and ch.isalpha()]
-    return bool(letters) and sum(ch.isascii() for ch in letters) / len(letters) >= 0.6
+def answered_in_english(tracker: Tracker) -> bool:
+    """The normalizer marks a message written mostly in English (buttons never are)."""
+    return (tracker.latest_message or {}).get("typed_language") == "en"
 
 
 def with_english(knowledge_base: KnowledgeBase, tracker: Tracker, topic, text: str) -> str:
     """Prefix a short English line when the question was in English."""
-    if is_english(typed_text(tracker)):
+    if answered_in_english(tracker):
         return render.english_line(knowledge_base, topic) + "\n" + text
     return text
 
 
 def current_topic(knowledge_base: KnowledgeBase, tracker: Tracker) -> str | None:
-    """The latest message's topic: its intent, else an entity it names, else the slot."""
+    """The latest message's topic: its intent; else the conversation's topic when the message
+    names nothing else (or only a channel that topic uses); else the topic the message names."""
     message = tracker.latest_message or {}
     intent = (message.get("intent") or {}).get("name")
     if intent in knowledge_base.topics:
         return intent
-    named = topic_from_entities(knowledge_base, message.get("entities") or [])
+    entities = message.get("entities") or []
     slot = tracker.get_slot("topic")
-    return named or (slot if slot in knowledge_base.topics else None)
+    slot = slot if slot in knowledge_base.topics else None
+    if slot and _mentions_own_channel(knowledge_base, slot, entities):
+        return slot
+    return topic_from_entities(knowledge_base, entities) or slot
 
 
 class ActionAnswerTopic(Action):

@@ -12,6 +12,7 @@ for topic keywords. Overlaps within one entity type keep the longest match.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import spacy
@@ -27,6 +28,7 @@ from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+logger = logging.getLogger(__name__)
 PATTERNS_FILE = "phrases.json"
 
 
@@ -98,6 +100,7 @@ class KBEntityRuler(GraphComponent, EntityExtractorMixin):
             with model_storage.read_from(resource) as directory:
                 phrases = json.loads((directory / PATTERNS_FILE).read_text(encoding="utf-8"))
         except (ValueError, FileNotFoundError):
+            logger.warning("KBEntityRuler has no stored phrases: it will tag no entities")
             phrases = None
         return cls(config, model_storage, resource, phrases)
 

@@ -13,14 +13,16 @@ Runs first in the pipeline, on training examples and on every message alike:
    question becomes its terms ("Can I renew my loan?" → 续贷 贷款), a Chinese one with a few
    English words gets them appended. What the user typed stays in `raw_text`.
 
-Steps 1–4 keep the text's length wherever the lexicon does, so entity offsets still point
-into what the user typed. The lexicon and the term index are stored in the model, so a
+Steps 2–4 keep the text's length wherever the lexicon does (step 1 shortens runs of
+punctuation), so entity offsets mostly still point into what the user typed. A message
+written mostly in English is marked `typed_language: en` for the actions. The lexicon and the term index are stored in the model, so a
 trained model needs nothing outside it; the lexicon folder is part of the fingerprint.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import unicodedata
 from functools import lru_cache
@@ -38,8 +40,11 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.kb_jieba_tokenizer import folder_digest
 
+logger = logging.getLogger(__name__)
 LEXICON_FILE = "lexicon.json"
 RAW_TEXT = "raw_text"
+# "en" when the user wrote mostly English, so actions can add an English line
+TYPED_LANGUAGE = "typed_language"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 PUNCTUATION_RUN = re.compile(r"([!?。~～…,，.])\1+")
 ENGLISH_WORD = re.compile(r"[A-Za-z]")
@@ -212,7 +217,11 @@ class TextNormalizer(GraphComponent):
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
         path = config.get("lexicon_path")
-        return folder_digest(path) if path and Path(path).is_dir() else None
+        if not path:
+            return None
+        if not Path(path).is_dir():
+            raise ValueError(f"lexicon_path must be the lexicon folder: {path}")
+        return folder_digest(path)
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  lexicon: dict[str, Any] | None = None) -> None:
@@ -268,6 +277,7 @@ class TextNormalizer(GraphComponent):
             with model_storage.read_from(resource) as directory:
                 lexicon = json.loads((directory / LEXICON_FILE).read_text(encoding="utf-8"))
         except (ValueError, FileNotFoundError):
+            logger.warning("TextNormalizer has no stored lexicon: messages are only width- and script-normalized")
             lexicon = None
         return cls(config, model_storage, resource, lexicon)
 
@@ -286,6 +296,8 @@ class TextNormalizer(GraphComponent):
             if keep_raw and normalized != text:
                 # parse_data["text"] becomes the normalized text; actions read what was typed here
                 message.set(RAW_TEXT, text, add_to_output=True)
+            if keep_raw and mostly_english(text):
+                message.set(TYPED_LANGUAGE, "en", add_to_output=True)
             message.set(TEXT, normalized)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

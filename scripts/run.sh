@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the action server, then the Rasa server (REST webhook + HTTP API on $RASA_PORT,
-# default 5005) or, with `shell`, a terminal chat. Ctrl-C stops both.
+# default 5005) or, with `shell`, a terminal chat. Ctrl-C (or SIGTERM) stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -16,7 +16,10 @@ export RASA_TELEMETRY_ENABLED=${RASA_TELEMETRY_ENABLED:-false}
 
 "$VENV/bin/rasa" run actions --actions actions --port "$ACTIONS_PORT" &
 actions_pid=$!
-trap 'kill "$actions_pid" 2>/dev/null || true' EXIT INT TERM
+rasa_pid=""
+stop() { kill $actions_pid $rasa_pid 2>/dev/null || true; }
+trap stop EXIT
+trap 'stop; exit 143' INT TERM
 
 if [ "${1:-}" = "shell" ]; then
   "$VENV/bin/rasa" shell --model "$MODEL" --endpoints "$ENDPOINTS"
@@ -27,6 +30,11 @@ args=(run --model "$MODEL" --port "$RASA_PORT" --enable-api --credentials creden
 if [ -n "${RASA_AUTH_TOKEN:-}" ]; then
   args+=(--auth-token "$RASA_AUTH_TOKEN")
 else
-  echo "note: RASA_AUTH_TOKEN is not set, so the HTTP API (trackers, events) is open: fine on a laptop, set it anywhere else" >&2
+  # without a token the HTTP API (trackers, events, model) answers this machine only
+  args+=(--interface 127.0.0.1)
+  echo "note: RASA_AUTH_TOKEN is not set: the HTTP API is open and bound to 127.0.0.1 only; set it anywhere but a laptop" >&2
 fi
-"$VENV/bin/rasa" "${args[@]}"
+"$VENV/bin/rasa" "${args[@]}" &
+rasa_pid=$!
+# whichever server stops first, stop the other: half an assistant answers nothing
+wait -n $actions_pid $rasa_pid

@@ -40,8 +40,8 @@ def check_quote(kb: KnowledgeBase, sources: dict[str, str], quote: Quote, where:
             return [f"{where}: unknown policy {quote.policy}"]
         if squash(quote.text) not in squash(policy.text):
             problems.append(f"{where}: quote not in {quote.policy}: {quote.text}")
-    elif quote.file not in sources:
-        problems.append(f"{where}: unknown source file {quote.file}")
+    elif quote.file not in sources or quote.file not in kb.documents:
+        problems.append(f"{where}: {quote.file} is not a seed listed in kb/documents.yml")
     elif squash(quote.text) not in sources[quote.file]:
         problems.append(f"{where}: quote not in {quote.file}: {quote.text}")
     problems += [f"{where}: unknown aspect {a}" for a in quote.about if a not in ASPECTS]
@@ -154,8 +154,8 @@ def problems(kb_dir: Path = DEFAULT_DIR) -> list[str]:
     """Every problem found in the knowledge base at kb_dir (empty when it is sound)."""
     try:
         kb = load(kb_dir)
-    except (KeyError, TypeError) as error:
-        return [f"malformed record: {error!r}"]
+    except (KeyError, TypeError, ValueError, OSError) as error:  # yaml errors are ValueErrors
+        return [f"malformed or missing record: {error!r}"]
     sources = read_sources(kb_dir)
     found = [f"document {f} missing from kb/sources" for f in kb.documents if f not in sources]
     for check in (check_policies, check_departments, check_channels, check_topics):

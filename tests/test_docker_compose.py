@@ -65,3 +65,19 @@ def test_docker_compose_validates_the_file() -> None:
     env.pop("RASA_AUTH_TOKEN")
     refused = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], env=env, capture_output=True)
     assert refused.returncode != 0 and b"RASA_AUTH_TOKEN" in refused.stderr
+
+
+def test_the_rasa_image_has_what_the_pipeline_needs() -> None:
+    """Every folder config.yml points at is copied; every package the components import is installed."""
+    dockerfile = (ROOT / "docker" / "Dockerfile.rasa").read_text(encoding="utf-8")
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    folders = [c[key] for c in config["pipeline"] for key in ("lexicon_path", "dictionary_path") if key in c]
+    assert folders and all(f"COPY {folder} ./{folder}" in dockerfile for folder in folders)
+    installed = re.search(r"grep -iE '\^\(([^)]*)\)==' requirements.lock", dockerfile).group(1).split("|")
+    imported = set()
+    for module in (ROOT / "components").glob("*.py"):
+        imported |= set(re.findall(r"^\s*(?:import|from) (\w+)", module.read_text(encoding="utf-8"), re.M))
+    third_party = {"opencc": "opencc", "pypinyin": "pypinyin", "jieba": "jieba", "spacy": "spacy"}
+    needed = {package for module, package in third_party.items() if module in imported}
+    assert needed == {"opencc", "pypinyin", "jieba", "spacy"}
+    assert needed <= {name.lower() for name in installed}
