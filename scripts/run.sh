@@ -17,7 +17,8 @@ export RASA_TELEMETRY_ENABLED=${RASA_TELEMETRY_ENABLED:-false}
 "$VENV/bin/rasa" run actions --actions actions --port "$ACTIONS_PORT" &
 actions_pid=$!
 rasa_pid=""
-stop() { kill $actions_pid $rasa_pid 2>/dev/null || true; }
+credentials=""
+stop() { kill $actions_pid $rasa_pid 2>/dev/null || true; [ -z "$credentials" ] || rm -f "$credentials"; }
 trap stop EXIT
 trap 'stop; exit 143' INT TERM
 
@@ -26,7 +27,13 @@ if [ "${1:-}" = "shell" ]; then
   exit
 fi
 
-args=(run --model "$MODEL" --port "$RASA_PORT" --enable-api --credentials credentials.yml --endpoints "$ENDPOINTS")
+# credentials.yml, plus each WeChat channel whose token is set (its settings come from the environment)
+credentials=$(mktemp "${TMPDIR:-/tmp}/credentials.XXXXXX.yml")
+cp credentials.yml "$credentials"
+[ -n "${WECHAT_TOKEN:-}" ] && printf 'channels.wechat.WeChatInput:\n' >> "$credentials"
+[ -n "${WECOM_TOKEN:-}" ] && printf 'channels.wecom.WeComInput:\n' >> "$credentials"
+
+args=(run --model "$MODEL" --port "$RASA_PORT" --enable-api --credentials "$credentials" --endpoints "$ENDPOINTS")
 if [ -n "${RASA_AUTH_TOKEN:-}" ]; then
   args+=(--auth-token "$RASA_AUTH_TOKEN")
 else

@@ -32,6 +32,10 @@ def test_services_ports_and_volumes(compose: dict) -> None:
     command = services["rasa"]["command"]
     assert "--enable-api" in command and "--auth-token" in command
     assert command[command.index("--endpoints") + 1] == "docker/endpoints.yml"
+    assert command[command.index("--credentials") + 1] == "docker/credentials.yml"
+    credentials = yaml.safe_load((ROOT / "docker" / "credentials.yml").read_text(encoding="utf-8"))
+    assert {"rest", "channels.wechat.WeChatInput", "channels.wecom.WeComInput"} <= set(credentials)
+    assert {"WECHAT_TOKEN", "WECOM_TOKEN", "WECHAT_ENCODING_AES_KEY"} <= set(services["rasa"]["environment"])
 
 
 def test_images_are_pinned_to_the_installed_versions(compose: dict) -> None:
@@ -81,3 +85,4 @@ def test_the_rasa_image_has_what_the_pipeline_needs() -> None:
     needed = {package for module, package in third_party.items() if module in imported}
     assert needed == {"opencc", "pypinyin", "jieba", "spacy"}
     assert needed <= {name.lower() for name in installed}
+    assert "defusedxml" in installed and "COPY channels ./channels" in dockerfile

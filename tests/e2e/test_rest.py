@@ -2,85 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 import requests
 
-from tests.conftest import MODEL, ROOT
+from tests.e2e.servers import TOKEN, Servers, running
 
 pytestmark = [pytest.mark.model, pytest.mark.servers]
-TOKEN = "e2e-secret-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Servers:
-    def __init__(self, url: str, tracker_db: Path) -> None:
-        self.url = url
-        self.tracker_db = tracker_db
-
-    def say(self, sender: str, message: str) -> list[dict]:
-        reply = requests.post(f"{self.url}/webhooks/rest/webhook",
-                              json={"sender": sender, "message": message}, timeout=30)
-        assert reply.status_code == 200, reply.text
-        return reply.json()
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    if not MODEL.exists():
-        pytest.fail(f"no model at {MODEL}: run make train")
-    tmp = tmp_path_factory.mktemp("servers")
-    rasa_port, actions_port = free_port(), free_port()
-    endpoints = tmp / "endpoints.yml"
-    tracker_db = tmp / "tracker.db"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n'
-        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n', encoding="utf-8")
-    env = {**os.environ, "VENV": str(Path(sys.executable).parent.parent), "RASA_PORT": str(rasa_port),
-           "ACTIONS_PORT": str(actions_port), "ENDPOINTS": str(endpoints), "RASA_AUTH_TOKEN": TOKEN}
-    log = (tmp / "run.log").open("w")
-    process = subprocess.Popen([str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{rasa_port}"
-    try:
-        _wait_until_up(url, f"http://127.0.0.1:{actions_port}/health", process, tmp / "run.log")
-        yield Servers(url, tracker_db)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
-
-
-def _wait_until_up(url: str, actions_health: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"run.sh exited {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if (requests.get(f"{url}/status", params={"token": TOKEN}, timeout=2).ok
-                    and requests.get(actions_health, timeout=2).ok):
-                return
-        except requests.RequestException:  # refused or slow while starting
-            pass
-        time.sleep(1)
-    pytest.fail(f"servers did not start:\n{log.read_text()[-3000:]}")
+    with running(tmp_path_factory.mktemp("servers")) as started:
+        yield started
 
 
 def texts(messages: list[dict]) -> str:

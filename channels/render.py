@@ -1,0 +1,50 @@
+"""Bot messages as WeChat-friendly text: a card as a few short lines, choices as numbers.
+
+WeChat shows neither cards nor buttons in a passive reply, so a service card becomes its
+title, lead department, first policy item and first channel (the full answer text already
+carries the rest), and buttons become 「1. 开办企业」 lines the user answers with 「1」.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_LENGTH = 2000  # a text reply is cut here (WeChat's limit is 2048 bytes for some APIs)
+
+
+def card_lines(card: dict[str, Any]) -> list[str]:
+    lines = [f"【{card.get('title', '')}】牵头部门：{card.get('department', {}).get('name', '')}"]
+    policies = card.get("policies") or []
+    if policies and policies[0].get("item"):
+        lines.append(f"依据：{policies[0]['doc']} 第{policies[0]['item']}条")
+    channels = card.get("channels") or []
+    if channels:
+        lines.append(f"渠道：{channels[0]['name']}")
+    return lines
+
+
+def to_text(messages: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """The reply text and the payloads of the numbered choices it offers, in order."""
+    parts: list[str] = []
+    payloads: list[str] = []
+    for message in messages:
+        if message.get("text"):
+            parts.append(message["text"])
+        custom = message.get("custom")
+        if isinstance(custom, dict) and custom.get("type") == "service_card" and not message.get("text"):
+            parts.append("\n".join(card_lines(custom)))
+        for button in message.get("buttons") or []:
+            payloads.append(button.get("payload", ""))
+            parts.append(f"{len(payloads)}. {button.get('title', '')}")
+    if payloads:
+        parts.append("回复数字即可选择。")
+    text = "\n".join(p for p in parts if p).strip()
+    return (text[: MAX_LENGTH - 1] + "…" if len(text) > MAX_LENGTH else text), payloads
+
+
+def choice(text: str, payloads: list[str]) -> str | None:
+    """The payload a reply such as 「1」 or 「２」 picks, if it picks one."""
+    number = text.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+    if number.isdigit() and 1 <= int(number) <= len(payloads):
+        return payloads[int(number) - 1]
+    return None

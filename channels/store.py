@@ -1,0 +1,129 @@
+"""What the WeChat channels must share across retries, processes and restarts, in SQL.
+
+- which messages were already taken (WeChat retries a message up to three times, possibly
+  to another process): the first INSERT of a message key wins, the others wait for its reply;
+- the access token, fetched in one place and used by every process (each process fetching
+  its own would invalidate the others': error 40001);
+- the numbered choices last offered to a user, so that 「1」 means the first of them;
+- unsubscribes.
+
+SQLite file by default, PostgreSQL (or any SQLAlchemy URL) from $DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+
+DEFAULT_URL = f"sqlite:///{Path(__file__).resolve().parent.parent / 'var' / 'channels.db'}"
+
+metadata = sa.MetaData()
+messages = sa.Table(
+    "wechat_messages", metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("user_id", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("reply", sa.Text),
+    # NULL while the bot works; pending: reply ready, not delivered; passive | api | failed | none
+    sa.Column("delivered", sa.String(20)),
+)
+tokens = sa.Table(
+    "wechat_tokens", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("token", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+choices = sa.Table(
+    "wechat_choices", metadata,
+    sa.Column("user_id", sa.String(200), primary_key=True),
+    sa.Column("payloads", sa.Text, nullable=False),
+)
+unsubscribes = sa.Table(
+    "wechat_unsubscribes", metadata,
+    sa.Column("user_id", sa.String(200), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+
+class ChannelStore:
+    """Message claims, shared access tokens, offered choices and unsubscribes."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    def claim(self, key: str, channel: str, user_id: str) -> bool:
+        """True for the first request of a message, False for WeChat's retries of it."""
+        try:
+            with self.engine.begin() as db:
+                db.execute(messages.insert().values(key=key, channel=channel, user_id=user_id,
+                                                    created_at=time.time()))
+            return True
+        except sa.exc.IntegrityError:
+            return False
+
+    def finish(self, key: str, reply: str, delivered: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(messages.update().where(messages.c.key == key).values(reply=reply, delivered=delivered))
+
+    def take_reply(self, key: str, how: str) -> str | None:
+        """Take a finished reply waiting for delivery (`pending`) for delivery by `how`
+        (passive | api): exactly one taker gets it, whichever process it runs in."""
+        with self.engine.begin() as db:
+            row = db.execute(sa.select(messages.c.reply).where(messages.c.key == key,
+                                                               messages.c.delivered == "pending")).first()
+            if row is None:
+                return None
+            done = db.execute(messages.update().where(messages.c.key == key, messages.c.delivered == "pending")
+                              .values(delivered=how))
+            return row.reply if done.rowcount == 1 else None
+
+    def state(self, key: str) -> tuple[str | None, str | None]:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(messages.c.reply, messages.c.delivered).where(messages.c.key == key)).first()
+        return (row.reply, row.delivered) if row else (None, None)
+
+    def token(self, name: str) -> str | None:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(tokens.c.token, tokens.c.expires_at).where(tokens.c.name == name)).first()
+        return row.token if row and row.expires_at > time.time() else None
+
+    def save_token(self, name: str, token: str, expires_at: float) -> None:
+        with self.engine.begin() as db:
+            db.execute(tokens.delete().where(tokens.c.name == name))
+            db.execute(tokens.insert().values(name=name, token=token, expires_at=expires_at))
+
+    def drop_token(self, name: str, token: str) -> None:
+        """Forget a token the API refused, unless another process already replaced it."""
+        with self.engine.begin() as db:
+            db.execute(tokens.delete().where(tokens.c.name == name, tokens.c.token == token))
+
+    def offer(self, user_id: str, payloads: list[str]) -> None:
+        with self.engine.begin() as db:
+            db.execute(choices.delete().where(choices.c.user_id == user_id))
+            if payloads:
+                db.execute(choices.insert().values(user_id=user_id, payloads=json.dumps(payloads)))
+
+    def offered(self, user_id: str) -> list[str]:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(choices.c.payloads).where(choices.c.user_id == user_id)).first()
+        return json.loads(row.payloads) if row else []
+
+    def unsubscribed(self, user_id: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(unsubscribes.delete().where(unsubscribes.c.user_id == user_id))
+            db.execute(unsubscribes.insert().values(user_id=user_id, at=time.time()))
+
+
+@lru_cache(maxsize=4)
+def store_for(url: str | None = None) -> ChannelStore:
+    """One store per database URL per process ($DATABASE_URL, else the SQLite file)."""
+    return ChannelStore(url or os.environ.get("DATABASE_URL") or DEFAULT_URL)

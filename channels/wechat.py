@@ -1,0 +1,290 @@
+"""WeChat Official Account (公众号) input channel, mounted at /webhooks/wechat/webhook.
+
+GET verifies the server URL (signature over token/timestamp/nonce, echoes echostr).
+POST takes a pushed message in plain or safe (AES) mode and answers it with a passive XML
+reply when the assistant is done within the reply window (4 s of WeChat's 5), otherwise
+answers at once and delivers the reply through the customer-service API. WeChat's retries
+of a message (same MsgId, or FromUserName + CreateTime for events) make one bot turn and
+one answer, across processes, through the shared ChannelStore. The conversation id is the
+user's OpenID unchanged. `WeComInput` (channels/wecom.py) reuses all of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from channels import render
+from channels.store import ChannelStore, store_for
+from channels.wechat_api import CustomerServiceAPI, DeliveryError
+from channels.wechat_protocol import (
+    AESEnvelope, ProtocolError, check_fresh, check_signature, parse_xml, text_reply,
+)
+
+logger = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024
+REPLY_WINDOW = float(os.environ.get("WECHAT_REPLY_WINDOW", "4.0"))
+# how long a finished reply waits for one of WeChat's retries to carry it passively
+# before it is sent through the customer-service API (retries come about 5 s apart)
+RETRY_GRACE = float(os.environ.get("WECHAT_RETRY_GRACE", "6.0"))
+UNSUPPORTED = "目前我只能看懂文字和语音消息。请直接用文字描述您要办的事，比如「开公司要多久」。"
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed limit (header or stream)."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        return None
+    if request.stream is None:  # not a streamed route (direct calls in tests)
+        body = request.body or b""
+        return body if len(body) <= limit else None
+    chunks, size = [], 0
+    while True:
+        chunk = await request.stream.read()
+        if chunk is None:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+@dataclass
+class Settings:
+    token: str
+    app_id: str = ""
+    secret: str = ""
+    encoding_aes_key: str = ""
+    api_base: str = "https://api.weixin.qq.com"
+    agent_id: str = ""
+
+
+class WeChatOutput(OutputChannel):
+    """Sends through the customer-service API (staff replies, late answers)."""
+
+    def __init__(self, api: CustomerServiceAPI, channel: str) -> None:
+        self.api = api
+        self.channel = channel
+
+    @classmethod
+    def name(cls) -> str:
+        return "wechat"
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.api.send_text, recipient_id, text)
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        text, _ = render.to_text([message])
+        if text:
+            await self.send_text_message(recipient_id, text)
+
+
+class WeChatInput(InputChannel):
+    """The Official Account webhook."""
+
+    kind = "wechat"
+
+    @classmethod
+    def name(cls) -> str:
+        return "wechat"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> "WeChatInput":
+        credentials = credentials or {}
+        env = os.environ
+        return cls(Settings(
+            token=credentials.get("token") or env.get("WECHAT_TOKEN", ""),
+            app_id=credentials.get("app_id") or env.get("WECHAT_APPID", ""),
+            secret=credentials.get("app_secret") or env.get("WECHAT_APPSECRET", ""),
+            encoding_aes_key=credentials.get("encoding_aes_key") or env.get("WECHAT_ENCODING_AES_KEY", ""),
+            api_base=credentials.get("api_base") or env.get("WECHAT_API_BASE") or "https://api.weixin.qq.com",
+        ))
+
+    def __init__(self, settings: Settings, store: ChannelStore | None = None) -> None:
+        self.settings = settings
+        self.configured = bool(settings.token)
+        if not self.configured:
+            logger.warning("%s: no token set, the webhook answers 503 until it is", self.name())
+        self.store = store or store_for()
+        self.envelope = (AESEnvelope(settings.token, settings.encoding_aes_key, settings.app_id)
+                         if settings.encoding_aes_key else None)
+        self.api = CustomerServiceAPI(self.kind, settings.api_base, settings.app_id, settings.secret,
+                                      self.store, settings.agent_id)
+        self._tasks: set[asyncio.Task] = set()
+
+    def get_output_channel(self) -> OutputChannel:
+        return WeChatOutput(self.api, self.name())
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        bp = Blueprint(f"{self.name()}_webhook", __name__)
+
+        @bp.get("/")
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @bp.get("/webhook")
+        async def verify(request: Request) -> HTTPResponse:
+            return self.verify(request) if self.configured else self.not_configured()
+
+        @bp.post("/webhook", stream=True)  # streamed, so an oversized body is never read whole
+        async def receive(request: Request) -> HTTPResponse:
+            return await self.receive(request, on_new_message) if self.configured else self.not_configured()
+
+        return bp
+
+    def not_configured(self) -> HTTPResponse:
+        return response.text(f"{self.name()} is not configured", status=503)
+
+    # --- verification ---------------------------------------------------------------
+
+    def verify(self, request: Request) -> HTTPResponse:
+        args = request.args
+        try:
+            check_fresh(args.get("timestamp"))
+            check_signature(args.get("signature"), self.settings.token, args.get("timestamp", ""),
+                            args.get("nonce", ""))
+        except ProtocolError as error:
+            return response.text(str(error), status=error.status)
+        return response.text(args.get("echostr", ""))
+
+    # --- messages -------------------------------------------------------------------
+
+    def open(self, request: Request, body: bytes) -> dict[str, str]:
+        """Check and read a pushed message (plain only when no EncodingAESKey is set)."""
+        args = request.args
+        timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+        check_fresh(timestamp)
+        if self.envelope:
+            if args.get("encrypt_type") != "aes":
+                raise ProtocolError(403, "plain message refused in safe mode")
+            # the plain signature is checked too: WeChat sends both in safe mode
+            check_signature(args.get("signature"), self.settings.token, timestamp, nonce)
+            return self.envelope.open(body, args.get("msg_signature"), timestamp, nonce)
+        check_signature(args.get("signature"), self.settings.token, timestamp, nonce)
+        return parse_xml(body)
+
+    def seal(self, request: Request, reply_xml: str) -> HTTPResponse:
+        if self.envelope:
+            reply_xml = self.envelope.seal(reply_xml, request.args.get("nonce", ""))
+        return response.text(reply_xml, content_type="application/xml")
+
+    async def receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
+        body = await read_limited(request, MAX_BODY)
+        if body is None:
+            return response.text("too large", status=413)
+        try:
+            message = self.open(request, body)
+        except ProtocolError as error:
+            logger.info("%s refused a request: %s", self.name(), error)
+            return response.text(str(error), status=error.status)
+        user, account = message.get("FromUserName", ""), message.get("ToUserName", "")
+        if not user:
+            return response.text("no FromUserName", status=400)
+        text = self.user_text(message)
+        if text is None:  # unsubscribe and other silent events
+            return response.text("success")
+        if text == UNSUPPORTED:
+            return self.seal(request, text_reply(user, account, UNSUPPORTED))
+        key = f"{self.kind}:{self.message_key(message)}"
+        if not self.store.claim(key, self.kind, user):
+            return await self.answer_retry(request, key, user, account)
+        return await self.answer_first(request, key, user, account, text, on_new_message)
+
+    @staticmethod
+    def message_key(message: dict[str, str]) -> str:
+        """MsgId; events have none: FromUserName + CreateTime (+ the event, so that two
+        events of one user in the same second stay two)."""
+        if message.get("MsgId"):
+            return message["MsgId"]
+        parts = ("FromUserName", "CreateTime", "Event", "EventKey")
+        return ":".join(message.get(p, "") for p in parts)
+
+    def user_text(self, message: dict[str, str]) -> str | None:
+        """What the user says to the assistant, UNSUPPORTED, or None for a silent event."""
+        kind = message.get("MsgType", "")
+        user = message.get("FromUserName", "")
+        if kind == "text":
+            content = message.get("Content", "").strip()
+            picked = render.choice(content, self.store.offered(user))
+            return picked or content
+        if kind == "voice":
+            return message.get("Recognition", "").strip() or UNSUPPORTED
+        if kind == "event":
+            event = message.get("Event", "").lower()
+            if event == "subscribe":
+                return "/greet"
+            if event == "unsubscribe":
+                self.store.unsubscribed(user)
+                return None
+            if event == "click" and message.get("EventKey"):
+                return "/" + message["EventKey"].strip().lstrip("/")
+            return None
+        return UNSUPPORTED
+
+    async def _run_bot(self, text: str, user: str, on_new_message: OnNewMessage) -> str:
+        collector = CollectingOutputChannel()
+        await on_new_message(UserMessage(text, collector, sender_id=user, input_channel=self.name()))
+        reply, payloads = render.to_text(collector.messages)
+        self.store.offer(user, payloads)
+        return reply
+
+    async def answer_first(self, request: Request, key: str, user: str, account: str, text: str,
+                           on_new_message: OnNewMessage) -> HTTPResponse:
+        task = asyncio.ensure_future(self._run_bot(text, user, on_new_message))
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(task), timeout=REPLY_WINDOW)
+        except asyncio.TimeoutError:
+            background = asyncio.ensure_future(self._deliver_late(task, key, user))
+            self._tasks.add(background)
+            background.add_done_callback(self._tasks.discard)
+            return response.text("success")
+        except Exception:  # the bot failed: say so rather than leave the user waiting
+            logger.exception("%s: assistant failed on %s", self.name(), key)
+            self.store.finish(key, "", "failed")
+            return self.seal(request, text_reply(user, account, "抱歉，系统暂时出了点问题，请稍后再试。"))
+        self.store.finish(key, reply, "passive" if reply else "none")
+        return self.seal(request, text_reply(user, account, reply)) if reply else response.text("success")
+
+    async def _deliver_late(self, task: asyncio.Future, key: str, user: str) -> None:
+        """The reply missed the window: offer it to a retry first, then send it by the API."""
+        try:
+            reply = await task
+        except Exception:
+            logger.exception("%s: assistant failed on %s", self.name(), key)
+            self.store.finish(key, "", "failed")
+            return
+        if not reply:
+            self.store.finish(key, "", "none")
+            return
+        self.store.finish(key, reply, "pending")
+        await asyncio.sleep(RETRY_GRACE)
+        reply = self.store.take_reply(key, "api")
+        if reply is None:  # a retry carried it passively
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.api.send_text, user, reply)
+        except (DeliveryError, OSError) as error:
+            logger.warning("%s: could not deliver %s: %s", self.name(), key, error)
+            self.store.finish(key, reply, "failed")
+
+    async def answer_retry(self, request: Request, key: str, user: str, account: str) -> HTTPResponse:
+        """A retry of a message being answered: carry its reply if it is ready in time."""
+        deadline = asyncio.get_running_loop().time() + REPLY_WINDOW
+        while asyncio.get_running_loop().time() < deadline:
+            reply = self.store.take_reply(key, "passive")
+            if reply:
+                return self.seal(request, text_reply(user, account, reply))
+            if self.store.state(key)[1] not in (None, "pending"):
+                break  # delivered, failed or nothing to say
+            await asyncio.sleep(0.2)
+        return response.text("success")

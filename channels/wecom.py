@@ -1,0 +1,65 @@
+"""WeCom (企业微信) self-built app callback, mounted at /webhooks/wecom/webhook.
+
+Same flow as the Official Account (channels/wechat.py) except that WeCom always encrypts:
+URL verification decrypts the echostr it is sent (msg_signature over token, timestamp,
+nonce and echostr), and every message is an AES envelope signed by msg_signature. The
+conversation id is the WeCom userid unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sanic import response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from channels.store import ChannelStore
+from channels.wechat import Settings, WeChatInput
+from channels.wechat_protocol import ProtocolError, check_fresh, check_signature
+
+
+class WeComInput(WeChatInput):
+    """The WeCom app callback."""
+
+    kind = "wecom"
+
+    @classmethod
+    def name(cls) -> str:
+        return "wecom"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> "WeComInput":
+        credentials = credentials or {}
+        env = os.environ
+        return cls(Settings(
+            token=credentials.get("token") or env.get("WECOM_TOKEN", ""),
+            app_id=credentials.get("corp_id") or env.get("WECOM_CORP_ID", ""),
+            secret=credentials.get("secret") or env.get("WECOM_SECRET", ""),
+            encoding_aes_key=credentials.get("encoding_aes_key") or env.get("WECOM_ENCODING_AES_KEY", ""),
+            api_base=credentials.get("api_base") or env.get("WECOM_API_BASE") or "https://qyapi.weixin.qq.com",
+            agent_id=str(credentials.get("agent_id") or env.get("WECOM_AGENT_ID", "")),
+        ))
+
+    def __init__(self, settings: Settings, store: ChannelStore | None = None) -> None:
+        if settings.token and not settings.encoding_aes_key:
+            raise ValueError("wecom: WECOM_ENCODING_AES_KEY is not set (WeCom always encrypts)")
+        super().__init__(settings, store)
+
+    def verify(self, request: Request) -> HTTPResponse:
+        args = request.args
+        try:
+            check_fresh(args.get("timestamp"))
+            echostr = args.get("echostr", "")
+            check_signature(args.get("msg_signature"), self.settings.token, args.get("timestamp", ""),
+                            args.get("nonce", ""), echostr)
+            return response.text(self.envelope.decrypt(echostr))
+        except ProtocolError as error:
+            return response.text(str(error), status=error.status)
+
+    def open(self, request: Request, body: bytes) -> dict[str, str]:
+        args = request.args
+        timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+        check_fresh(timestamp)
+        return self.envelope.open(body, args.get("msg_signature"), timestamp, nonce)

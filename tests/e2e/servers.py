@@ -1,0 +1,90 @@
+"""Start the assistant as `make run` does (scripts/run.sh) on free local ports, for tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+from tests.conftest import MODEL, ROOT
+
+TOKEN = "e2e-secret-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Servers:
+    """A running assistant: its URL, tracker database and HTTP API token."""
+
+    def __init__(self, url: str, tracker_db: Path) -> None:
+        self.url = url
+        self.tracker_db = tracker_db
+
+    def say(self, sender: str, message: str) -> list[dict]:
+        reply = requests.post(f"{self.url}/webhooks/rest/webhook",
+                              json={"sender": sender, "message": message}, timeout=30)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def user_turns(self, sender: str) -> list[str]:
+        """The user messages the tracker holds for a conversation (via the HTTP API)."""
+        tracker = requests.get(f"{self.url}/conversations/{sender}/tracker", params={"token": TOKEN}, timeout=10)
+        tracker.raise_for_status()
+        return [e.get("text") for e in tracker.json()["events"] if e["event"] == "user"]
+
+
+@contextlib.contextmanager
+def running(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Servers]:
+    """scripts/run.sh with its own ports, tracker database and extra environment."""
+    if not MODEL.exists():
+        pytest.fail(f"no model at {MODEL}: run make train")
+    rasa_port, actions_port = free_port(), free_port()
+    endpoints, tracker_db = tmp / "endpoints.yml", tmp / "tracker.db"
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n'
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n', encoding="utf-8")
+    full_env = {**os.environ, "VENV": str(Path(sys.executable).parent.parent), "RASA_PORT": str(rasa_port),
+                "ACTIONS_PORT": str(actions_port), "ENDPOINTS": str(endpoints), "RASA_AUTH_TOKEN": TOKEN,
+                **(env or {})}
+    log_path = tmp / "run.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=full_env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{rasa_port}"
+        try:
+            _wait_until_up(url, f"http://127.0.0.1:{actions_port}/health", process, log_path)
+            yield Servers(url, tracker_db)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _wait_until_up(url: str, actions_health: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"run.sh exited {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if (requests.get(f"{url}/status", params={"token": TOKEN}, timeout=2).ok
+                    and requests.get(actions_health, timeout=2).ok):
+                return
+        except requests.RequestException:  # refused or slow while starting
+            pass
+        time.sleep(1)
+    pytest.fail(f"servers did not start:\n{log.read_text()[-3000:]}")
