@@ -65,7 +65,7 @@ class Settings:
     app_id: str = ""
     secret: str = ""
     encoding_aes_key: str = ""
-    api_base: str = "https://api.weixin.qq.com"
+    api_base: str = ""
     agent_id: str = ""
 
 
@@ -74,7 +74,6 @@ class WeChatOutput(OutputChannel):
 
     def __init__(self, api: CustomerServiceAPI, channel: str) -> None:
         self.api = api
-        self.channel = channel
 
     @classmethod
     def name(cls) -> str:
@@ -98,17 +97,24 @@ class WeChatInput(InputChannel):
     def name(cls) -> str:
         return "wechat"
 
+    # Settings field → (credentials.yml key, environment variable); the environment fills
+    # whatever credentials.yml leaves empty, so secrets never need to be in a file.
+    SETTINGS = {
+        "token": ("token", "WECHAT_TOKEN"),
+        "app_id": ("app_id", "WECHAT_APPID"),
+        "secret": ("app_secret", "WECHAT_APPSECRET"),
+        "encoding_aes_key": ("encoding_aes_key", "WECHAT_ENCODING_AES_KEY"),
+        "api_base": ("api_base", "WECHAT_API_BASE"),
+    }
+    DEFAULT_API_BASE = "https://api.weixin.qq.com"
+
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> "WeChatInput":
         credentials = credentials or {}
-        env = os.environ
-        return cls(Settings(
-            token=credentials.get("token") or env.get("WECHAT_TOKEN", ""),
-            app_id=credentials.get("app_id") or env.get("WECHAT_APPID", ""),
-            secret=credentials.get("app_secret") or env.get("WECHAT_APPSECRET", ""),
-            encoding_aes_key=credentials.get("encoding_aes_key") or env.get("WECHAT_ENCODING_AES_KEY", ""),
-            api_base=credentials.get("api_base") or env.get("WECHAT_API_BASE") or "https://api.weixin.qq.com",
-        ))
+        values = {field: str(credentials.get(key) or os.environ.get(env, ""))
+                  for field, (key, env) in cls.SETTINGS.items()}
+        values["api_base"] = values["api_base"] or cls.DEFAULT_API_BASE
+        return cls(Settings(**values))
 
     def __init__(self, settings: Settings, store: ChannelStore | None = None) -> None:
         self.settings = settings

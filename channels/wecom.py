@@ -8,16 +8,21 @@ conversation id is the WeCom userid unchanged.
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.store import ChannelStore
-from channels.wechat import Settings, WeChatInput
+from channels.wechat import Settings, WeChatInput, WeChatOutput
 from channels.wechat_protocol import ProtocolError, check_fresh, check_signature
+
+
+class WeComOutput(WeChatOutput):
+    """Sends through WeCom's message API (staff replies, late answers)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "wecom"
 
 
 class WeComInput(WeChatInput):
@@ -29,23 +34,23 @@ class WeComInput(WeChatInput):
     def name(cls) -> str:
         return "wecom"
 
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> "WeComInput":
-        credentials = credentials or {}
-        env = os.environ
-        return cls(Settings(
-            token=credentials.get("token") or env.get("WECOM_TOKEN", ""),
-            app_id=credentials.get("corp_id") or env.get("WECOM_CORP_ID", ""),
-            secret=credentials.get("secret") or env.get("WECOM_SECRET", ""),
-            encoding_aes_key=credentials.get("encoding_aes_key") or env.get("WECOM_ENCODING_AES_KEY", ""),
-            api_base=credentials.get("api_base") or env.get("WECOM_API_BASE") or "https://qyapi.weixin.qq.com",
-            agent_id=str(credentials.get("agent_id") or env.get("WECOM_AGENT_ID", "")),
-        ))
+    SETTINGS = {
+        "token": ("token", "WECOM_TOKEN"),
+        "app_id": ("corp_id", "WECOM_CORP_ID"),
+        "secret": ("secret", "WECOM_SECRET"),
+        "encoding_aes_key": ("encoding_aes_key", "WECOM_ENCODING_AES_KEY"),
+        "api_base": ("api_base", "WECOM_API_BASE"),
+        "agent_id": ("agent_id", "WECOM_AGENT_ID"),
+    }
+    DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 
     def __init__(self, settings: Settings, store: ChannelStore | None = None) -> None:
         if settings.token and not settings.encoding_aes_key:
             raise ValueError("wecom: WECOM_ENCODING_AES_KEY is not set (WeCom always encrypts)")
         super().__init__(settings, store)
+
+    def get_output_channel(self) -> WeComOutput:
+        return WeComOutput(self.api, self.name())
 
     def verify(self, request: Request) -> HTTPResponse:
         args = request.args
