@@ -7,12 +7,12 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup system-packages venv kb kb-validate kb-check train run shell test test-unit test-dialogue evaluate bench-nlu clean
+.PHONY: help setup system-packages venv widget ratings kb kb-validate kb-check train run shell test test-unit test-dialogue evaluate bench-nlu clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: system-packages venv kb train ## fresh machine: system packages, Python 3.10 venv from pinned versions, kb files, model
+setup: system-packages venv widget kb train ## fresh machine: system packages, Python 3.10 venv from pinned versions, widget, kb files, model
 
 system-packages: ## Debian packages from system-packages.txt (as root; otherwise says what to install)
 	scripts/install_system_packages.sh
@@ -24,6 +24,12 @@ $(VENV)/.installed: requirements.lock
 	$(PY) -m pip install --quiet --no-deps -r requirements.lock
 	$(PY) -m pip check
 	touch $@
+
+widget: widget/node_modules/.package-lock.json ## the widget's socket.io browser client (npm, from widget/package-lock.json)
+
+widget/node_modules/.package-lock.json: widget/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the web widget (Debian: apt-get install npm)"; exit 1; }
+	cd widget && npm ci --no-audit --no-fund --silent
 
 kb-validate: venv ## check kb/: schema, references, every quote found in its source
 	$(PY) scripts/validate_kb.py
@@ -52,6 +58,9 @@ test-unit: venv ## pytest: kb, actions, components, held-out NLU floor, REST end
 test-dialogue: venv ## rasa data validate and the conversation tests in tests/test_stories.yml
 	$(RASA) data validate
 	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml --fail-on-prediction-errors --out reports/stories
+
+ratings: venv ## count the widget's 好差评 ratings per department and topic
+	$(PY) scripts/ratings.py
 
 evaluate: venv ## NLU report on the held-out set: per-intent P/R, confusion PNG, routing accuracy
 	$(PY) scripts/evaluate.py --model $(MODEL) --out reports/nlu

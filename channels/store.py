@@ -5,7 +5,8 @@
 - the access token, fetched in one place and used by every process (each process fetching
   its own would invalidate the others': error 40001);
 - the numbered choices last offered to a user, so that 「1」 means the first of them;
-- unsubscribes.
+- unsubscribes;
+- the widget's 好差评 ratings (five levels), with the answer, topic and department rated.
 
 SQLite file by default, PostgreSQL (or any SQLAlchemy URL) from $DATABASE_URL.
 """
@@ -49,6 +50,22 @@ unsubscribes = sa.Table(
     sa.Column("user_id", sa.String(200), primary_key=True),
     sa.Column("at", sa.Float, nullable=False),
 )
+
+
+ratings = sa.Table(
+    "ratings", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("conversation_id", sa.String(200), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("level", sa.String(10), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("topic", sa.String(100)),
+    sa.Column("department", sa.String(100)),
+    sa.Column("answer", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+# The five levels of the national government-service 好差评 system, best first.
+RATING_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
 
 
 class ChannelStore:
@@ -121,6 +138,29 @@ class ChannelStore:
         with self.engine.begin() as db:
             db.execute(unsubscribes.delete().where(unsubscribes.c.user_id == user_id))
             db.execute(unsubscribes.insert().values(user_id=user_id, at=time.time()))
+
+
+    def rate(self, conversation_id: str, channel: str, level: str, reason: str = "", topic: str = "",
+             department: str = "", answer: str = "") -> int:
+        """Record one rating; ValueError for a level outside the five."""
+        if level not in RATING_LEVELS or not conversation_id:
+            raise ValueError(f"not a rating: {level!r}")
+        with self.engine.begin() as db:
+            result = db.execute(ratings.insert().values(
+                conversation_id=conversation_id[:200], channel=channel, level=level, reason=(reason or "")[:500],
+                topic=(topic or "")[:100], department=(department or "")[:100], answer=(answer or "")[:4000],
+                created_at=time.time()))
+            return int(result.inserted_primary_key[0])
+
+    def rating_counts(self, by: str) -> dict[str, dict[str, int]]:
+        """{department or topic: {level: count}} over every rating."""
+        column = ratings.c[by]
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(column, ratings.c.level, sa.func.count()).group_by(column, ratings.c.level))
+            counts: dict[str, dict[str, int]] = {}
+            for key, level, count in rows:
+                counts.setdefault(key or "—", {})[level] = count
+        return counts
 
 
 @lru_cache(maxsize=4)

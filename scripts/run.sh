@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Start the action server, then the Rasa server (REST webhook + HTTP API on $RASA_PORT,
-# default 5005) or, with `shell`, a terminal chat. Ctrl-C (or SIGTERM) stops both.
+# Start the action server, the widget's demo page (http://localhost:$WIDGET_PORT, default
+# 8080), then the Rasa server (REST webhook, socket.io, HTTP API on $RASA_PORT, default 5005)
+# or, with `shell`, a terminal chat. Ctrl-C (or SIGTERM) stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 RASA_PORT=${RASA_PORT:-5005}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
 MODEL=${MODEL:-models/zhuqi.tar.gz}
+WIDGET_PORT=${WIDGET_PORT:-8080}
 ENDPOINTS=${ENDPOINTS:-endpoints.yml}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 # No usage data leaves a government service by default; set it to true to opt in.
@@ -17,8 +19,11 @@ export RASA_TELEMETRY_ENABLED=${RASA_TELEMETRY_ENABLED:-false}
 "$VENV/bin/rasa" run actions --actions actions --port "$ACTIONS_PORT" &
 actions_pid=$!
 rasa_pid=""
+# the widget and a demo page that embeds it like a customer's page: http://localhost:$WIDGET_PORT/
+"$VENV/bin/python" -m http.server "$WIDGET_PORT" --bind "${WIDGET_BIND:-127.0.0.1}" --directory widget >/dev/null 2>&1 &
+widget_pid=$!
 credentials=""
-stop() { kill $actions_pid $rasa_pid 2>/dev/null || true; [ -z "$credentials" ] || rm -f "$credentials"; }
+stop() { kill $actions_pid $widget_pid $rasa_pid 2>/dev/null || true; [ -z "$credentials" ] || rm -f "$credentials"; }
 trap stop EXIT
 trap 'stop; exit 143' INT TERM
 

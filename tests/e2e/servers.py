@@ -29,9 +29,11 @@ def free_port() -> int:
 class Servers:
     """A running assistant: its URL, tracker database and HTTP API token."""
 
-    def __init__(self, url: str, tracker_db: Path) -> None:
+    def __init__(self, url: str, tracker_db: Path, widget_url: str = "", channels_db: str = "") -> None:
         self.url = url
         self.tracker_db = tracker_db
+        self.widget_url = widget_url
+        self.channels_db = channels_db
 
     def say(self, sender: str, message: str) -> list[dict]:
         reply = requests.post(f"{self.url}/webhooks/rest/webhook",
@@ -51,14 +53,15 @@ def running(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Servers]:
     """scripts/run.sh with its own ports, tracker database and extra environment."""
     if not MODEL.exists():
         pytest.fail(f"no model at {MODEL}: run make train")
-    rasa_port, actions_port = free_port(), free_port()
+    rasa_port, actions_port, widget_port = free_port(), free_port(), free_port()
+    channels_db = f"sqlite:///{tmp / 'channels.db'}"
     endpoints, tracker_db = tmp / "endpoints.yml", tmp / "tracker.db"
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n'
         f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n', encoding="utf-8")
     full_env = {**os.environ, "VENV": str(Path(sys.executable).parent.parent), "RASA_PORT": str(rasa_port),
                 "ACTIONS_PORT": str(actions_port), "ENDPOINTS": str(endpoints), "RASA_AUTH_TOKEN": TOKEN,
-                **(env or {})}
+                "WIDGET_PORT": str(widget_port), "DATABASE_URL": channels_db, **(env or {})}
     log_path = tmp / "run.log"
     with log_path.open("w") as log:
         process = subprocess.Popen([str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=full_env, stdout=log,
@@ -66,7 +69,7 @@ def running(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Servers]:
         url = f"http://127.0.0.1:{rasa_port}"
         try:
             _wait_until_up(url, f"http://127.0.0.1:{actions_port}/health", process, log_path)
-            yield Servers(url, tracker_db)
+            yield Servers(url, tracker_db, f"http://127.0.0.1:{widget_port}", full_env["DATABASE_URL"])
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             try:

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterator
-
 import pytest
 import requests
 
-from tests.e2e.servers import TOKEN, Servers, running
+from tests.e2e.servers import TOKEN, Servers
 
 pytestmark = [pytest.mark.model, pytest.mark.servers]
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    with running(tmp_path_factory.mktemp("servers")) as started:
-        yield started
 
 
 def texts(messages: list[dict]) -> str:

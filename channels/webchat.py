@@ -1,0 +1,122 @@
+"""The web widget's channel: Rasa's socket.io protocol, with two things fixed.
+
+Mounted as Rasa's own socket.io channel is (`socketio`, path /socket.io on the Rasa port)
+and speaking the same protocol (session_request → session_confirm, user_uttered →
+bot_uttered), so existing clients such as rasa-webchat keep working. Two differences:
+
+- a custom payload (the service card) arrives as ONE bot_uttered event `{"custom": card}`.
+  Rasa 3.6's SocketIOOutput.send_custom_json spreads the card into emit()'s keyword
+  arguments, which raises on a card's keys and never reaches the client;
+- cross-origin access is allowed only to the origins listed in $WIDGET_ORIGINS
+  (comma-separated); unset, pages on http://localhost and http://127.0.0.1 at any port,
+  so a developer's own test page works. `enter_room` is awaited when it is a coroutine.
+
+It also takes the widget's `rate` event: a 好差评 rating of an answer, stored in SQL
+(channels/store.py) with the conversation id, the answer, its topic and department.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import re
+import uuid
+from typing import Any, Awaitable, Callable
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+from channels.store import store_for
+
+logger = logging.getLogger(__name__)
+LOCAL_ORIGIN = re.compile(r"^http://(localhost|127\.0\.0\.1)(:\d+)?$")
+
+
+def origin_check(setting: str | None) -> Callable[[str | None], bool]:
+    """The CORS rule for $WIDGET_ORIGINS: exact listed origins, else local pages only."""
+    listed = {o.strip().rstrip("/") for o in (setting or "").split(",") if o.strip()}
+
+    def allowed(origin: str | None) -> bool:
+        if not origin:
+            return True  # not a browser page (server-side clients send no Origin)
+        return origin.rstrip("/") in listed if listed else bool(LOCAL_ORIGIN.match(origin))
+
+    return allowed
+
+
+class WebChatOutput(SocketIOOutput):
+    """socket.io output whose custom payloads arrive whole, as one bot_uttered event."""
+
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
+        await self._send_message(recipient_id, {"custom": json_message})
+
+
+class WebChatInput(SocketIOInput):
+    """Rasa's socket.io channel with whole custom payloads and an origin allow-list."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+    def get_output_channel(self) -> WebChatOutput | None:
+        return WebChatOutput(self.sio, self.bot_message_evt) if self.sio else None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=origin_check(os.environ.get("WIDGET_ORIGINS")))
+        self.sio = sio
+        bp = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: str, data: dict | None) -> None:
+            await self.confirm_session(sid, data or {})
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: str, data: dict) -> None:
+            await self.handle(sid, data or {}, on_new_message)
+
+        @sio.on("rate", namespace=self.namespace)
+        async def rate(sid: str, data: dict) -> None:
+            await self.rate(sid, data if isinstance(data, dict) else {})
+
+        return bp
+
+    async def confirm_session(self, sid: str, data: dict) -> None:
+        session_id = data.get("session_id") or uuid.uuid4().hex
+        if self.session_persistence:
+            entered = self.sio.enter_room(sid, session_id, namespace=self.namespace)
+            if inspect.isawaitable(entered):  # python-socketio >= 5.10
+                await entered
+        await self.sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+
+    async def rate(self, sid: str, data: dict) -> None:
+        """Record a 好差评 rating of an answer; acknowledge with rating_saved or rating_refused."""
+        try:
+            rating_id = store_for().rate(str(data.get("session_id") or ""), self.name(), str(data.get("level", "")),
+                                         str(data.get("reason") or ""), str(data.get("topic") or ""),
+                                         str(data.get("department") or ""), str(data.get("answer") or ""))
+        except ValueError as error:
+            await self.sio.emit("rating_refused", str(error), room=sid, namespace=self.namespace)
+            return
+        await self.sio.emit("rating_saved", {"id": rating_id}, room=sid, namespace=self.namespace)
+
+    async def handle(self, sid: str, data: dict, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        if self.session_persistence and not data.get("session_id"):
+            logger.warning("socket.io message without session_id ignored")
+            return
+        sender = data["session_id"] if self.session_persistence else sid
+        message = data.get("message")
+        if not isinstance(message, str):
+            return
+        metadata = data.get(self.metadata_key) or {}
+        await on_new_message(UserMessage(message, WebChatOutput(self.sio, self.bot_message_evt), sender,
+                                         input_channel=self.name(),
+                                         metadata=metadata if isinstance(metadata, dict) else {}))

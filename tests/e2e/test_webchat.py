@@ -1,0 +1,76 @@
+"""The widget's socket.io channel: Rasa's protocol, whole cards, origins allow-listed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import requests
+import socketio
+
+from channels.webchat import origin_check
+from tests.e2e.servers import Servers
+
+pytestmark = [pytest.mark.model, pytest.mark.servers]
+
+
+async def converse(url: str, messages: list[str], session_id: str | None = None,
+                   origin: str | None = None) -> tuple[str, list[dict]]:
+    """Speak the standard Rasa socket.io protocol; return the session id and bot events."""
+    client = socketio.AsyncClient()
+    received: list[dict] = []
+    confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
+    client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
+    client.on("bot_uttered", lambda data: received.append(data))
+    headers = {"Origin": origin} if origin else {}
+    await client.connect(url, socketio_path="/socket.io", transports=["websocket"], headers=headers)
+    try:
+        await client.emit("session_request", {"session_id": session_id})
+        session = await asyncio.wait_for(confirmed, 10)
+        for message in messages:
+            before = len(received)
+            await client.emit("user_uttered", {"message": message, "session_id": session})
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                if len(received) > before and any("custom" in r or "buttons" in r for r in received[before:]):
+                    break
+                if len(received) > before and _ > 15:
+                    break
+    finally:
+        await client.disconnect()
+    return session, received
+
+
+def test_a_card_arrives_as_one_bot_uttered_event(servers: Servers) -> None:
+    session, events = asyncio.run(converse(servers.url, ["开公司最快多久能拿到执照"]))
+    cards = [e["custom"] for e in events if isinstance(e.get("custom"), dict)]
+    assert len(cards) == 1 and cards[0]["type"] == "service_card"
+    assert cards[0]["department"] == {"id": "scjg", "name": "区市场监管局"} and cards[0]["policies"][0]["item"] == 2
+    assert any("区市场监管局" in e.get("text", "") for e in events)
+    assert servers.user_turns(session) == ["开公司最快多久能拿到执照"]  # the session id is the conversation
+
+
+def test_buttons_and_the_same_session_after_a_reconnect(servers: Servers) -> None:
+    session, events = asyncio.run(converse(servers.url, ["你好"]))
+    buttons = [b for e in events for b in e.get("quick_replies", []) + e.get("buttons", [])]
+    assert {"title": "开办企业", "payload": "/company_opening"} in [
+        {"title": b["title"], "payload": b["payload"]} for b in buttons]
+    same, events = asyncio.run(converse(servers.url, ["/first_loan_renewal"], session_id=session))
+    assert same == session and any("区金融办" in e.get("text", "") for e in events)
+    assert servers.user_turns(session) == ["你好", "/first_loan_renewal"]
+
+
+def test_pages_from_unlisted_origins_are_refused(servers: Servers) -> None:
+    poll = f"{servers.url}/socket.io/?EIO=4&transport=polling"
+    assert requests.get(poll, headers={"Origin": "http://localhost:8080"}, timeout=10).status_code == 200
+    assert requests.get(poll, headers={"Origin": "https://evil.example"}, timeout=10).status_code == 400
+
+
+@pytest.mark.parametrize("setting, origin, allowed", [
+    (None, "http://localhost:8080", True), (None, "http://127.0.0.1:3000", True),
+    (None, "https://yuzhong.example", False), (None, "http://localhost.evil.example", False),
+    ("https://yuzhong.example, https://b.example/", "https://b.example", True),
+    ("https://yuzhong.example", "http://localhost:8080", False), ("https://yuzhong.example", None, True),
+])
+def test_widget_origins(setting, origin, allowed) -> None:
+    assert origin_check(setting)(origin) is allowed
