@@ -221,7 +221,7 @@ class WeChatInput(InputChannel):
         user = message.get("FromUserName", "")
         if kind == "text":
             content = message.get("Content", "").strip()
-            picked = render.choice(content, self.store.offered(user))
+            picked = render.choice(content, self.store.offered(f"{self.kind}:{user}"))
             return picked or content
         if kind == "voice":
             return message.get("Recognition", "").strip() or UNSUPPORTED
@@ -230,7 +230,7 @@ class WeChatInput(InputChannel):
             if event == "subscribe":
                 return "/greet"
             if event == "unsubscribe":
-                self.store.unsubscribed(user)
+                self.store.unsubscribed(f"{self.kind}:{user}")
                 return None
             if event == "click" and message.get("EventKey"):
                 return "/" + message["EventKey"].strip().lstrip("/")
@@ -241,7 +241,7 @@ class WeChatInput(InputChannel):
         collector = CollectingOutputChannel()
         await on_new_message(UserMessage(text, collector, sender_id=user, input_channel=self.name()))
         reply, payloads = render.to_text(collector.messages)
-        self.store.offer(user, payloads)
+        self.store.offer(f"{self.kind}:{user}", payloads)
         return reply
 
     async def answer_first(self, request: Request, key: str, user: str, account: str, text: str,
