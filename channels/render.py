@@ -7,9 +7,10 @@ carries the rest), and buttons become 「1. 开办企业」 lines the user answe
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-MAX_LENGTH = 2000  # a text reply is cut here (WeChat's limit is 2048 bytes for some APIs)
+MAX_BYTES = 2000  # a text reply is cut here, in UTF-8 bytes (WeChat's and WeCom's limit is 2048)
 
 
 def card_lines(card: dict[str, Any]) -> list[str]:
@@ -23,28 +24,40 @@ def card_lines(card: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _cut(text: str) -> str:
+    """Cut to MAX_BYTES of UTF-8, on a character boundary, marking the cut."""
+    if len(text.encode("utf-8")) <= MAX_BYTES:
+        return text
+    return text.encode("utf-8")[: MAX_BYTES - 3].decode("utf-8", "ignore") + "…"
+
+
 def to_text(messages: list[dict[str, Any]]) -> tuple[str, list[str]]:
-    """The reply text and the payloads of the numbered choices it offers, in order."""
+    """The reply text and the payloads of the numbered choices it offers, in order.
+
+    Rasa delivers an answer with a card as two messages, the text and then the card: a card
+    right after a text adds nothing (the text carries its facts) and is left out.
+    """
     parts: list[str] = []
     payloads: list[str] = []
+    previous_text = False
     for message in messages:
+        custom = message.get("custom")
+        if isinstance(custom, dict) and custom.get("type") == "service_card" and not (message.get("text") or previous_text):
+            parts.append("\n".join(card_lines(custom)))
         if message.get("text"):
             parts.append(message["text"])
-        custom = message.get("custom")
-        if isinstance(custom, dict) and custom.get("type") == "service_card" and not message.get("text"):
-            parts.append("\n".join(card_lines(custom)))
+        previous_text = bool(message.get("text"))
         for button in message.get("buttons") or []:
             payloads.append(button.get("payload", ""))
             parts.append(f"{len(payloads)}. {button.get('title', '')}")
     if payloads:
         parts.append("回复数字即可选择。")
-    text = "\n".join(p for p in parts if p).strip()
-    return (text[: MAX_LENGTH - 1] + "…" if len(text) > MAX_LENGTH else text), payloads
+    return _cut("\n".join(p for p in parts if p).strip()), payloads
 
 
 def choice(text: str, payloads: list[str]) -> str | None:
     """The payload a reply such as 「1」 or 「２」 picks, if it picks one."""
     number = text.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))
-    if number.isdigit() and 1 <= int(number) <= len(payloads):
+    if re.fullmatch(r"[0-9]{1,2}", number) and 1 <= int(number) <= len(payloads):
         return payloads[int(number) - 1]
     return None

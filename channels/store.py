@@ -6,18 +6,21 @@
   its own would invalidate the others': error 40001);
 - the numbered choices last offered to a user, so that 「1」 means the first of them;
 - unsubscribes;
-- the widget's 好差评 ratings (five levels), with the answer, topic and department rated.
+- the widget's 好差评 ratings (five levels), with the answer, topic and department rated, and
+  which topics each conversation was answered on (a rating must be of one of those).
 
 SQLite file by default, PostgreSQL (or any SQLAlchemy URL) from $DATABASE_URL.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -64,8 +67,21 @@ ratings = sa.Table(
     sa.Column("answer", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+answers = sa.Table(
+    "answers", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("conversation_id", sa.String(200), nullable=False, index=True),
+    sa.Column("topic", sa.String(100), nullable=False),
+    sa.Column("department", sa.String(100), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
 # The five levels of the national government-service 好差评 system, best first.
 RATING_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
+
+
+def short_key(key: str) -> str:
+    """Message keys fit the column: a long one (a WeCom userid + EventKey) is hashed."""
+    return key if len(key) <= 200 else "sha1:" + hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
 class ChannelStore:
@@ -79,6 +95,7 @@ class ChannelStore:
 
     def claim(self, key: str, channel: str, user_id: str) -> bool:
         """True for the first request of a message, False for WeChat's retries of it."""
+        key = short_key(key)
         try:
             with self.engine.begin() as db:
                 db.execute(messages.insert().values(key=key, channel=channel, user_id=user_id,
@@ -88,12 +105,14 @@ class ChannelStore:
             return False
 
     def finish(self, key: str, reply: str, delivered: str) -> None:
+        key = short_key(key)
         with self.engine.begin() as db:
             db.execute(messages.update().where(messages.c.key == key).values(reply=reply, delivered=delivered))
 
     def take_reply(self, key: str, how: str) -> str | None:
         """Take a finished reply waiting for delivery (`pending`) for delivery by `how`
         (passive | api): exactly one taker gets it, whichever process it runs in."""
+        key = short_key(key)
         with self.engine.begin() as db:
             row = db.execute(sa.select(messages.c.reply).where(messages.c.key == key,
                                                                messages.c.delivered == "pending")).first()
@@ -104,6 +123,7 @@ class ChannelStore:
             return row.reply if done.rowcount == 1 else None
 
     def state(self, key: str) -> tuple[str | None, str | None]:
+        key = short_key(key)
         with self.engine.connect() as db:
             row = db.execute(sa.select(messages.c.reply, messages.c.delivered).where(messages.c.key == key)).first()
         return (row.reply, row.delivered) if row else (None, None)
@@ -114,9 +134,16 @@ class ChannelStore:
         return row.token if row and row.expires_at > time.time() else None
 
     def save_token(self, name: str, token: str, expires_at: float) -> None:
-        with self.engine.begin() as db:
-            db.execute(tokens.delete().where(tokens.c.name == name))
-            db.execute(tokens.insert().values(name=name, token=token, expires_at=expires_at))
+        self._replace(tokens, tokens.c.name == name, name=name, token=token, expires_at=expires_at)
+
+    def _replace(self, table: sa.Table, where: Any, **values: Any) -> None:
+        """Delete then insert one row; a concurrent writer that got there first wins."""
+        try:
+            with self.engine.begin() as db:
+                db.execute(table.delete().where(where))
+                db.execute(table.insert().values(**values))
+        except sa.exc.IntegrityError:
+            pass
 
     def drop_token(self, name: str, token: str) -> None:
         """Forget a token the API refused, unless another process already replaced it."""
@@ -124,10 +151,7 @@ class ChannelStore:
             db.execute(tokens.delete().where(tokens.c.name == name, tokens.c.token == token))
 
     def offer(self, user_id: str, payloads: list[str]) -> None:
-        with self.engine.begin() as db:
-            db.execute(choices.delete().where(choices.c.user_id == user_id))
-            if payloads:
-                db.execute(choices.insert().values(user_id=user_id, payloads=json.dumps(payloads)))
+        self._replace(choices, choices.c.user_id == user_id, user_id=user_id, payloads=json.dumps(payloads))
 
     def offered(self, user_id: str) -> list[str]:
         with self.engine.connect() as db:
@@ -135,9 +159,20 @@ class ChannelStore:
         return json.loads(row.payloads) if row else []
 
     def unsubscribed(self, user_id: str) -> None:
+        self._replace(unsubscribes, unsubscribes.c.user_id == user_id, user_id=user_id, at=time.time())
+
+    def answered(self, conversation_id: str, topic: str, department: str) -> None:
+        """Remember that this conversation was shown an answer on topic (ratings check it)."""
         with self.engine.begin() as db:
-            db.execute(unsubscribes.delete().where(unsubscribes.c.user_id == user_id))
-            db.execute(unsubscribes.insert().values(user_id=user_id, at=time.time()))
+            db.execute(answers.insert().values(conversation_id=conversation_id[:200], topic=topic[:100],
+                                               department=department[:100], at=time.time()))
+
+    def was_answered(self, conversation_id: str, topic: str, department: str) -> bool:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(answers.c.at).where(
+                answers.c.conversation_id == conversation_id, answers.c.topic == topic,
+                answers.c.department == department)).first()
+        return row is not None
 
 
     def rate(self, conversation_id: str, channel: str, level: str, reason: str = "", topic: str = "",

@@ -53,6 +53,9 @@ class WebChatOutput(SocketIOOutput):
     """socket.io output whose custom payloads arrive whole, as one bot_uttered event."""
 
     async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
+        if json_message.get("type") == "service_card":  # a rating must be of an answer shown
+            store_for().answered(recipient_id, str(json_message.get("topic", "")),
+                                 str((json_message.get("department") or {}).get("id", "")))
         await self._send_message(recipient_id, {"custom": json_message})
 
 
@@ -62,6 +65,11 @@ class WebChatInput(SocketIOInput):
     @classmethod
     def name(cls) -> str:
         return "socketio"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.jwt_key:
+            raise ValueError("socketio: jwt_key is not supported by this channel; remove it from credentials.yml")
 
     def get_output_channel(self) -> WebChatOutput | None:
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio else None
@@ -76,15 +84,15 @@ class WebChatInput(SocketIOInput):
             return response.json({"status": "ok"})
 
         @sio.on("session_request", namespace=self.namespace)
-        async def session_request(sid: str, data: dict | None) -> None:
-            await self.confirm_session(sid, data or {})
+        async def session_request(sid: str, data: Any) -> None:
+            await self.confirm_session(sid, data if isinstance(data, dict) else {})
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def handle_message(sid: str, data: dict) -> None:
-            await self.handle(sid, data or {}, on_new_message)
+        async def handle_message(sid: str, data: Any) -> None:
+            await self.handle(sid, data if isinstance(data, dict) else {}, on_new_message)
 
         @sio.on("rate", namespace=self.namespace)
-        async def rate(sid: str, data: dict) -> None:
+        async def rate(sid: str, data: Any) -> None:
             await self.rate(sid, data if isinstance(data, dict) else {})
 
         return bp
@@ -98,9 +106,17 @@ class WebChatInput(SocketIOInput):
         await self.sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
 
     async def rate(self, sid: str, data: dict) -> None:
-        """Record a 好差评 rating of an answer; acknowledge with rating_saved or rating_refused."""
+        """Record a 好差评 rating of an answer this conversation was shown; acknowledge with
+        rating_saved or rating_refused."""
+        store = store_for()
+        session, topic = str(data.get("session_id") or ""), str(data.get("topic") or "")
+        department = str(data.get("department") or "")
+        if not store.was_answered(session, topic, department):
+            await self.sio.emit("rating_refused", "no such answer in this conversation", room=sid,
+                                namespace=self.namespace)
+            return
         try:
-            rating_id = store_for().rate(str(data.get("session_id") or ""), self.name(), str(data.get("level", "")),
+            rating_id = store.rate(str(data.get("session_id") or ""), self.name(), str(data.get("level", "")),
                                          str(data.get("reason") or ""), str(data.get("topic") or ""),
                                          str(data.get("department") or ""), str(data.get("answer") or ""))
         except ValueError as error:
@@ -109,7 +125,7 @@ class WebChatInput(SocketIOInput):
         await self.sio.emit("rating_saved", {"id": rating_id}, room=sid, namespace=self.namespace)
 
     async def handle(self, sid: str, data: dict, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
-        if self.session_persistence and not data.get("session_id"):
+        if self.session_persistence and not isinstance(data.get("session_id"), str):
             logger.warning("socket.io message without session_id ignored")
             return
         sender = data["session_id"] if self.session_persistence else sid

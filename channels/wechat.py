@@ -3,7 +3,8 @@
 GET verifies the server URL (signature over token/timestamp/nonce, echoes echostr).
 POST takes a pushed message in plain or safe (AES) mode and answers it with a passive XML
 reply when the assistant is done within the reply window (4 s of WeChat's 5), otherwise
-answers at once and delivers the reply through the customer-service API. WeChat's retries
+answers at once and delivers the reply through the customer-service API as soon as it is
+ready (a retry WeChat already sent may carry it passively instead). WeChat's retries
 of a message (same MsgId, or FromUserName + CreateTime for events) make one bot turn and
 one answer, across processes, through the shared ChannelStore. The conversation id is the
 user's OpenID unchanged. `WeComInput` (channels/wecom.py) reuses all of this.
@@ -32,9 +33,6 @@ from channels.wechat_protocol import (
 logger = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 REPLY_WINDOW = float(os.environ.get("WECHAT_REPLY_WINDOW", "4.0"))
-# how long a finished reply waits for one of WeChat's retries to carry it passively
-# before it is sent through the customer-service API (retries come about 5 s apart)
-RETRY_GRACE = float(os.environ.get("WECHAT_RETRY_GRACE", "6.0"))
 UNSUPPORTED = "目前我只能看懂文字和语音消息。请直接用文字描述您要办的事，比如「开公司要多久」。"
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
@@ -249,20 +247,29 @@ class WeChatInput(InputChannel):
         task = asyncio.ensure_future(self._run_bot(text, user, on_new_message))
         try:
             reply = await asyncio.wait_for(asyncio.shield(task), timeout=REPLY_WINDOW)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, asyncio.CancelledError) as waited:
+            # too slow, or WeChat dropped the connection: the API delivers the answer
             background = asyncio.ensure_future(self._deliver_late(task, key, user))
             self._tasks.add(background)
             background.add_done_callback(self._tasks.discard)
+            if isinstance(waited, asyncio.CancelledError):
+                raise
             return response.text("success")
         except Exception:  # the bot failed: say so rather than leave the user waiting
             logger.exception("%s: assistant failed on %s", self.name(), key)
             self.store.finish(key, "", "failed")
             return self.seal(request, text_reply(user, account, "抱歉，系统暂时出了点问题，请稍后再试。"))
-        self.store.finish(key, reply, "passive" if reply else "none")
+        if not reply:
+            self.store.finish(key, "", "none")
+            return response.text("success")
+        # through `pending`, so that exactly one request carries it: this one, or a retry
+        # WeChat sent because this connection was too slow for it
+        self.store.finish(key, reply, "pending")
+        reply = self.store.take_reply(key, "passive")
         return self.seal(request, text_reply(user, account, reply)) if reply else response.text("success")
 
     async def _deliver_late(self, task: asyncio.Future, key: str, user: str) -> None:
-        """The reply missed the window: offer it to a retry first, then send it by the API."""
+        """The reply missed the window: once ready, a waiting retry may carry it; else the API."""
         try:
             reply = await task
         except Exception:
@@ -273,9 +280,9 @@ class WeChatInput(InputChannel):
             self.store.finish(key, "", "none")
             return
         self.store.finish(key, reply, "pending")
-        await asyncio.sleep(RETRY_GRACE)
+        await asyncio.sleep(0.3)  # a retry already waiting takes it passively (it polls every 0.2 s)
         reply = self.store.take_reply(key, "api")
-        if reply is None:  # a retry carried it passively
+        if reply is None:
             return
         try:
             await asyncio.get_running_loop().run_in_executor(None, self.api.send_text, user, reply)

@@ -2,8 +2,8 @@
 
 Used when an answer misses the 5-second passive-reply window, and for staff replies. The
 access token is fetched in one place and kept in the shared store (ChannelStore), so every
-process uses the same one; an answer of 40001/42001 (invalid/expired token) drops it, fetches
-a new one and retries once. Outgoing calls use `requests` with timeouts and retries on
+process uses the same one; an answer of 40001/40014/42001 (invalid or expired token) drops it,
+fetches a new one and retries once. Outgoing calls use `requests` with timeouts and retries on
 connection errors.
 """
 
@@ -21,7 +21,7 @@ from urllib3.util.retry import Retry
 from channels.store import ChannelStore
 
 logger = logging.getLogger(__name__)
-TOKEN_ERRORS = {40001, 42001}
+TOKEN_ERRORS = {40001, 40014, 42001}  # invalid credential / invalid token / expired token
 # errors that mean the user can no longer be reached (customer-service window closed)
 OUT_OF_WINDOW = {45015, 45047}
 TIMEOUT = (3.05, 10)
@@ -42,8 +42,10 @@ class DeliveryError(Exception):
 
 def _session() -> requests.Session:
     session = requests.Session()
+    # connection errors are retried for every call (nothing was sent); read errors and 5xx
+    # only for GET: a message POST that timed out may have been delivered already
     retry = Retry(total=3, connect=3, read=1, backoff_factor=0.3, status_forcelist=(502, 503, 504),
-                  allowed_methods=frozenset({"GET", "POST"}))
+                  allowed_methods=frozenset({"GET"}))
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
     return session

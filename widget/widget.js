@@ -32,7 +32,8 @@
   }
   function save() {
     state.history = state.history.slice(-100);
-    try { localStorage.setItem(config.storageKey, JSON.stringify(state)); } catch (e) { /* private mode */ }
+    var kept = {session: state.session, open: state.open, history: state.history};
+    try { localStorage.setItem(config.storageKey, JSON.stringify(kept)); } catch (e) { /* private mode */ }
   }
 
   function el(tag, attrs, text) {
@@ -86,6 +87,7 @@
   }
 
   var root, list, input, typing, socket;
+  var waiting = [];  // messages typed before the server confirmed the session
 
   function stamp(ts) {
     var d = new Date(ts);
@@ -154,7 +156,11 @@
     if (!message) return;
     remember({from: "user", text: label || message, ts: Date.now()});
     typing.hidden = false;
-    socket.emit("user_uttered", {message: message, session_id: state.session});
+    if (socket && socket.connected && state.confirmed) {
+      socket.emit("user_uttered", {message: message, session_id: state.session});
+    } else {
+      waiting.push(message);  // sent once the session is confirmed
+    }
   }
 
   function onBot(data) {
@@ -181,13 +187,17 @@
     socket = window.io(config.server, {path: "/socket.io", transports: ["websocket", "polling"],
                                        reconnection: true, reconnectionDelayMax: 5000});
     socket.on("connect", function () { socket.emit("session_request", {session_id: state.session || null}); });
+    socket.on("disconnect", function () { state.confirmed = false; });
     socket.on("session_confirm", function (id) {
       id = typeof id === "object" && id ? id.session_id : id;
       if (state.session !== id) { state.session = id; save(); }
+      state.confirmed = true;
       root.setAttribute("data-session", id);
+      while (waiting.length) socket.emit("user_uttered", {message: waiting.shift(), session_id: state.session});
     });
     socket.on("bot_uttered", onBot);
     socket.on("rating_saved", function () { root.setAttribute("data-last-rating", "saved"); });
+    socket.on("rating_refused", function () { root.setAttribute("data-last-rating", "refused"); });
   }
 
   function build() {

@@ -84,27 +84,15 @@ def test_a_card_without_text_becomes_short_lines() -> None:
             "policies": [{"doc": "渝中府办〔2023〕32号", "item": 2}], "channels": [{"name": "“E企办”"}]}
     text, _ = render.to_text([{"custom": card}])
     assert text == "【开办企业】牵头部门：区市场监管局\n依据：渝中府办〔2023〕32号 第2条\n渠道：“E企办”"
-    # with the answer text, the card adds nothing: the text carries it already
-    assert render.to_text([{"text": "答复", "custom": card}])[0] == "答复"
+    # Rasa sends an answer as its text, then its card: the text carries the card's facts
+    assert render.to_text([{"text": "答复"}, {"custom": card}])[0] == "答复"
 
 
-def test_settings_come_from_credentials_else_the_environment(monkeypatch, tmp_path) -> None:
-    from channels.wechat import WeChatInput
-    from channels.wecom import WeComInput
+@pytest.mark.parametrize("typed", ["①", "²", "1.5", "", "99"])
+def test_only_plain_numbers_pick_a_choice(typed: str) -> None:
+    assert render.choice(typed, ["/a", "/b"]) is None
 
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'c.db'}")
-    monkeypatch.setenv("WECHAT_TOKEN", "from-env")
-    monkeypatch.setenv("WECHAT_APPID", "wx-env")
-    wechat = WeChatInput.from_credentials({"token": "from-file"})
-    assert (wechat.settings.token, wechat.settings.app_id) == ("from-file", "wx-env")
-    assert wechat.settings.api_base == "https://api.weixin.qq.com" and wechat.envelope is None
-    monkeypatch.setenv("WECOM_TOKEN", "t")
-    monkeypatch.setenv("WECOM_CORP_ID", "ww")
-    monkeypatch.delenv("WECOM_ENCODING_AES_KEY", raising=False)
-    with pytest.raises(ValueError):  # WeCom always encrypts: a token without a key is a mistake
-        WeComInput.from_credentials(None)
-    monkeypatch.setenv("WECOM_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
-    wecom = WeComInput.from_credentials(None)
-    assert wecom.settings.api_base == "https://qyapi.weixin.qq.com" and wecom.get_output_channel().name() == "wecom"
-    monkeypatch.delenv("WECHAT_TOKEN")
-    assert WeChatInput.from_credentials(None).configured is False  # mounted, answers 503
+
+def test_long_replies_are_cut_in_bytes() -> None:
+    text, _ = render.to_text([{"text": "开公司" * 1000}])
+    assert len(text.encode("utf-8")) <= render.MAX_BYTES and text.endswith("…")

@@ -74,3 +74,23 @@ def test_pages_from_unlisted_origins_are_refused(servers: Servers) -> None:
 ])
 def test_widget_origins(setting, origin, allowed) -> None:
     assert origin_check(setting)(origin) is allowed
+
+
+def test_a_rating_must_be_of_an_answer_the_conversation_was_shown(servers: Servers) -> None:
+    async def rate(session: str, topic: str, department: str) -> str:
+        client = socketio.AsyncClient()
+        answer: asyncio.Future = asyncio.get_running_loop().create_future()
+        client.on("rating_saved", lambda data: answer.done() or answer.set_result("saved"))
+        client.on("rating_refused", lambda data: answer.done() or answer.set_result("refused"))
+        await client.connect(servers.url, socketio_path="/socket.io", transports=["websocket"])
+        try:
+            await client.emit("rate", {"session_id": session, "level": "非常不满意", "topic": topic,
+                                       "department": department, "answer": "…"})
+            return await asyncio.wait_for(answer, 10)
+        finally:
+            await client.disconnect()
+
+    session, _ = asyncio.run(converse(servers.url, ["施工许可多少个工作日"]))
+    assert asyncio.run(rate(session, "construction_permit", "zhujian")) == "saved"
+    assert asyncio.run(rate(session, "tax", "shuiwu")) == "refused"  # never answered here
+    assert asyncio.run(rate("someone-else", "construction_permit", "zhujian")) == "refused"

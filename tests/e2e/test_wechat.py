@@ -167,7 +167,7 @@ def safe_and_slow(tmp_path_factory) -> Iterator[tuple[Servers, str]]:
     tmp = tmp_path_factory.mktemp("wechat-safe")
     env = {"WECHAT_TOKEN": TOKEN, "WECHAT_APPID": APP, "WECHAT_APPSECRET": "s", "WECHAT_ENCODING_AES_KEY": KEY,
            "WECHAT_API_BASE": f"http://127.0.0.1:{api.server_port}", "WECHAT_REPLY_WINDOW": "0.05",
-           "WECHAT_RETRY_GRACE": "0.5", "DATABASE_URL": f"sqlite:///{tmp / 'channels.db'}"}
+           "DATABASE_URL": f"sqlite:///{tmp / 'channels.db'}"}
     try:
         with running(tmp, env) as servers:
             yield servers, f"http://127.0.0.1:{api.server_port}"
@@ -211,3 +211,28 @@ def test_an_oversized_chunked_body_is_refused_without_reading_it_all(plain: Serv
     answer = requests.post(f"{plain.url}/webhooks/wechat/webhook", params=signed_params(), data=chunks(), timeout=30)
     assert answer.status_code == 413
     assert "区市场监管局" in reply_content(post_plain(plain, text_xml("o-after-big", "注销公司找哪个部门")))
+
+
+def _safe_post(servers: Servers, user: str, text: str, msg_id: str) -> requests.Response:
+    crypto = WeChatCrypto(TOKEN, KEY, APP)
+    ts, n = stamp(), nonce()
+    sealed = crypto.encrypt_message(text_xml(user, text, msg_id=msg_id), n, ts)
+    params = {"timestamp": ts, "nonce": n, "encrypt_type": "aes", "signature": signature(TOKEN, ts, n),
+              "msg_signature": parse_xml(sealed)["MsgSignature"]}
+    return requests.post(f"{servers.url}/webhooks/wechat/webhook", params=params, data=sealed.encode(), timeout=30)
+
+
+def test_a_retry_waiting_for_a_slow_answer_carries_it_passively(safe_and_slow) -> None:
+    servers, _ = safe_and_slow
+    with ThreadPoolExecutor(2) as pool:
+        sent = [pool.submit(_safe_post, servers, "o-retry", "招投标保证金能退吗", "888000111") for _ in range(2)]
+        answers = [future.result() for future in sent]
+    # whichever arrived first answered "success" at once; the other (the retry) carries the answer
+    assert sorted(a.text == "success" for a in answers) == [False, True]
+    carried = next(a for a in answers if a.text != "success")
+    envelope = parse_xml(carried.content)
+    inner = WeChatCrypto(TOKEN, KEY, APP).decrypt_message(carried.content, envelope["MsgSignature"],
+                                                           envelope["TimeStamp"], envelope["Nonce"])
+    assert "区公共资源交易监管局" in inner
+    time.sleep(1)
+    assert not any(c[2].get("touser") == "o-retry" for c in StandIn.calls)  # no API quota spent
