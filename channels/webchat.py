@@ -116,9 +116,8 @@ class WebChatInput(SocketIOInput):
                                 namespace=self.namespace)
             return
         try:
-            rating_id = store.rate(str(data.get("session_id") or ""), self.name(), str(data.get("level", "")),
-                                         str(data.get("reason") or ""), str(data.get("topic") or ""),
-                                         str(data.get("department") or ""), str(data.get("answer") or ""))
+            rating_id = store.rate(session, self.name(), str(data.get("level", "")), str(data.get("reason") or ""),
+                                   topic, department, str(data.get("answer") or ""))
         except ValueError as error:
             await self.sio.emit("rating_refused", str(error), room=sid, namespace=self.namespace)
             return
