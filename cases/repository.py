@@ -1,0 +1,251 @@
+"""The one way to read and change handoff cases.
+
+A case is what a 帮帮团 specialist needs to pick up a conversation: who (contact, company),
+what (problem, topic, why the assistant handed over), where to (the department) and where the
+user is (conversation id and channel). Its life: waiting → claimed → resolved, with claimed →
+waiting when a specialist releases it or a supervisor reassigns it. Every change is one
+conditional UPDATE, so two specialists claiming the same case cannot both win, and every staff
+action is written to the audit trail (`case_events`) in the same transaction.
+
+Permissions (who may do what) are the console's business; this module guards states only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+from cases.schema import DEFAULT_URL, case_events, cases, engine_for, migrate
+
+STATUSES = ("waiting", "claimed", "resolved")
+OPEN = ("waiting", "claimed")
+OUTCOMES = ("solved", "handed_back")
+# why the assistant handed over
+REASONS = ("user_request", "complaint", "misunderstood", "bad_rating", "needs_person")
+# The five levels of the national government-service 好差评 system, best first; the last two
+# are 差评, which must be followed up.
+RATING_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
+BAD_RATINGS = RATING_LEVELS[3:]
+ASSISTANT = "assistant"  # the actor of what the assistant itself does to a case
+
+LIMITS = {"contact": 100, "company": 200, "problem": 4000, "detail": 4000}
+
+
+class CaseNotFound(LookupError):
+    """No case has that id."""
+
+
+class CaseConflict(RuntimeError):
+    """The case is not in a state that allows this (someone else acted first)."""
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    conversation_id: str
+    channel: str
+    reason: str
+    topic: str | None
+    department: str
+    status: str
+    contact: str
+    company: str
+    problem: str
+    assignee: str | None
+    outcome: str | None
+    rating: str | None
+    created_at: float
+    queued_at: float
+    claimed_at: float | None
+    resolved_at: float | None
+    updated_at: float
+    unreachable_at: float | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CaseEvent:
+    id: int
+    case_id: int
+    at: float
+    actor: str
+    action: str
+    detail: str
+
+
+def _cut(value: str | None, field: str) -> str:
+    return (value or "").strip()[:LIMITS[field]]
+
+
+class CaseRepository:
+    """Cases and their audit trail in one SQL database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = engine_for(url)
+        migrate(self.engine)
+
+    # reading ------------------------------------------------------------------------
+    def get(self, case_id: int) -> Case:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(cases).where(cases.c.id == case_id)).first()
+        if row is None:
+            raise CaseNotFound(case_id)
+        return Case(**row._mapping)
+
+    def open_case_of(self, conversation_id: str) -> Case | None:
+        """The conversation's case still waiting or claimed, if any."""
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(cases).where(cases.c.conversation_id == conversation_id,
+                                                    cases.c.status.in_(OPEN))
+                             .order_by(cases.c.id.desc())).first()
+        return Case(**row._mapping) if row else None
+
+    def last_resolved_of(self, conversation_id: str) -> Case | None:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(cases).where(cases.c.conversation_id == conversation_id,
+                                                    cases.c.status == "resolved")
+                             .order_by(cases.c.resolved_at.desc(), cases.c.id.desc())).first()
+        return Case(**row._mapping) if row else None
+
+    def queue(self, statuses: Iterable[str] = OPEN, departments: Iterable[str] | None = None,
+              limit: int = 200) -> list[Case]:
+        """Cases in these statuses, longest waiting first (resolved ones: latest first)."""
+        statuses = [s for s in statuses if s in STATUSES]
+        query = sa.select(cases).where(cases.c.status.in_(statuses))
+        if departments is not None:
+            query = query.where(cases.c.department.in_(list(departments)))
+        status_order = sa.case({"waiting": 0, "claimed": 1}, value=cases.c.status, else_=2)
+        query = query.order_by(status_order, cases.c.queued_at, sa.desc(cases.c.resolved_at), cases.c.id)
+        with self.engine.connect() as db:
+            return [Case(**row._mapping) for row in db.execute(query.limit(limit))]
+
+    def events(self, case_id: int, action: str | None = None) -> list[CaseEvent]:
+        query = sa.select(case_events).where(case_events.c.case_id == case_id)
+        if action:
+            query = query.where(case_events.c.action == action)
+        with self.engine.connect() as db:
+            return [CaseEvent(**row._mapping) for row in db.execute(query.order_by(case_events.c.id))]
+
+    # the assistant's side -----------------------------------------------------------
+    def open(self, conversation_id: str, channel: str, reason: str, department: str, topic: str | None = None,
+             contact: str = "", company: str = "", problem: str = "") -> tuple[Case, bool]:
+        """Open a case, or return the conversation's open one: (case, newly opened)."""
+        if reason not in REASONS:
+            raise ValueError(f"not a handoff reason: {reason!r}")
+        if not conversation_id or not department:
+            raise ValueError("a case needs a conversation and a department")
+        existing = self.open_case_of(conversation_id)
+        if existing:
+            return existing, False
+        now = time.time()
+        with self.engine.begin() as db:
+            result = db.execute(cases.insert().values(
+                conversation_id=conversation_id[:200], channel=(channel or "unknown")[:40], reason=reason,
+                topic=topic or None, department=department, status="waiting", contact=_cut(contact, "contact"),
+                company=_cut(company, "company"), problem=_cut(problem, "problem"), created_at=now, queued_at=now,
+                updated_at=now))
+            case_id = int(result.inserted_primary_key[0])
+            self._log(db, case_id, ASSISTANT, "opened", reason, now)
+        return self.get(case_id), True
+
+    def rate(self, case_id: int, conversation_id: str, level: str) -> Case:
+        """The user's 好差评 rating of a resolved case, once."""
+        if level not in RATING_LEVELS:
+            raise ValueError(f"not a rating: {level!r}")
+        now = time.time()
+        with self.engine.begin() as db:
+            done = db.execute(cases.update().where(
+                cases.c.id == case_id, cases.c.conversation_id == conversation_id, cases.c.status == "resolved",
+                cases.c.rating.is_(None)).values(rating=level, updated_at=now))
+            if done.rowcount != 1:
+                raise CaseConflict(f"case {case_id} cannot be rated by this conversation now")
+            self._log(db, case_id, "user", "rated", level, now)
+        return self.get(case_id)
+
+    # the staff's side -----------------------------------------------------------------
+    def claim(self, case_id: int, actor: str) -> Case:
+        return self._move(case_id, actor, "claimed", ("waiting",),
+                          {"status": "claimed", "assignee": actor, "claimed_at": time.time()})
+
+    def release(self, case_id: int, actor: str) -> Case:
+        """Back to the queue, unowned (the bot stays paused: the user still waits for a person)."""
+        return self._move(case_id, actor, "released", ("claimed",),
+                          {"status": "waiting", "assignee": None, "queued_at": time.time()})
+
+    def reassign(self, case_id: int, actor: str, department: str) -> Case:
+        """To another department's queue, unowned."""
+        if not department:
+            raise ValueError("no department")
+        return self._move(case_id, actor, "reassigned", OPEN,
+                          {"status": "waiting", "assignee": None, "department": department,
+                           "queued_at": time.time()}, detail=department)
+
+    def resolve(self, case_id: int, actor: str, outcome: str = "solved") -> Case:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"not an outcome: {outcome!r}")
+        allowed = ("claimed",) if outcome == "solved" else OPEN
+        return self._move(case_id, actor, "resolved" if outcome == "solved" else "handed_back", allowed,
+                          {"status": "resolved", "outcome": outcome, "resolved_at": time.time()})
+
+    def note(self, case_id: int, actor: str, text: str) -> CaseEvent:
+        text = _cut(text, "detail")
+        if not text:
+            raise ValueError("empty note")
+        return self.record(case_id, actor, "note", text)
+
+    def record(self, case_id: int, actor: str, action: str, detail: str = "",
+               unreachable: bool | None = None) -> CaseEvent:
+        """Add to the audit trail (a reply sent or refused, a note); mark reachability."""
+        now = time.time()
+        with self.engine.begin() as db:
+            values: dict[str, Any] = {"updated_at": now}
+            if unreachable is not None:
+                values["unreachable_at"] = now if unreachable else None
+            if db.execute(cases.update().where(cases.c.id == case_id).values(**values)).rowcount != 1:
+                raise CaseNotFound(case_id)
+            event_id = self._log(db, case_id, actor, action, detail, now)
+        return CaseEvent(event_id, case_id, now, actor, action, _cut(detail, "detail"))
+
+    # internals --------------------------------------------------------------------------
+    def _move(self, case_id: int, actor: str, action: str, from_statuses: tuple[str, ...],
+              values: dict[str, Any], detail: str = "") -> Case:
+        now = time.time()
+        with self.engine.begin() as db:
+            done = db.execute(cases.update().where(cases.c.id == case_id, cases.c.status.in_(from_statuses))
+                              .values(updated_at=now, **values))
+            if done.rowcount != 1:
+                current = db.execute(sa.select(cases.c.status).where(cases.c.id == case_id)).first()
+                if current is None:
+                    raise CaseNotFound(case_id)
+                raise CaseConflict(f"case {case_id} is {current.status}")
+            self._log(db, case_id, actor, action, detail, now)
+        return self.get(case_id)
+
+    @staticmethod
+    def _log(db: sa.engine.Connection, case_id: int, actor: str, action: str, detail: str, at: float) -> int:
+        result = db.execute(case_events.insert().values(case_id=case_id, at=at, actor=actor[:64], action=action,
+                                                        detail=_cut(detail, "detail")))
+        return int(result.inserted_primary_key[0])
+
+
+def database_url() -> str:
+    """$DATABASE_URL (shared with the channels' store), else a SQLite file under var/."""
+    return os.environ.get("DATABASE_URL") or DEFAULT_URL
+
+
+@lru_cache(maxsize=4)
+def repository_for(url: str | None = None) -> CaseRepository:
+    """One repository per database URL per process."""
+    return CaseRepository(url or database_url())

@@ -1,0 +1,325 @@
+"""The staff console's web app: pages, a JSON API, session checks on every request.
+
+Every path but the login page, the login call and the health check needs a live session
+cookie; API calls that change anything must be JSON from the console's own origin (a form
+on another site can send neither). Specialists see and act on their own department's cases;
+supervisors see all and may reassign.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
+
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from cases.repository import OPEN, STATUSES, Case, CaseConflict, CaseNotFound, CaseRepository
+from console import names, transcript, views
+from console.accounts import SESSION_SECONDS, AccountLocked, Accounts, StaffMember
+from console.rasa_client import DeliveryRefused, RasaClient, RasaUnavailable
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+COOKIE = "zhuqi_console"
+PUBLIC = {"/login", "/api/login", "/healthz"}
+STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+                ".html": "text/html; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
+MAX_TEXT = 2000
+RATING_ACTION = "action_ask_service_rating"
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+def error(status: int, message: str) -> HTTPResponse:
+    return response.json({"error": message}, status=status)
+
+
+class Console:
+    """The app's state: the cases, the accounts and the way to Rasa."""
+
+    def __init__(self, cases: CaseRepository, accounts: Accounts, rasa: RasaClient, secure_cookie: bool = False):
+        self.cases, self.accounts, self.rasa, self.secure_cookie = cases, accounts, rasa, secure_cookie
+
+    def staff_names(self) -> dict[str, str]:
+        return {member.username: member.name for member, _ in self.accounts.members()}
+
+    def case_for(self, member: StaffMember, case_id: int) -> Case:
+        """The case if the member may see it: CaseNotFound / PermissionError otherwise."""
+        case = self.cases.get(case_id)
+        if not member.may_see(case.department):
+            raise PermissionError("该案件属于其他部门，您无权查看")
+        return case
+
+    # reading ------------------------------------------------------------------------------
+    def queue(self, member: StaffMember, status: str, department: str | None) -> dict[str, Any]:
+        statuses = {"open": OPEN, "all": STATUSES}.get(status, (status,))
+        departments = [department] if member.is_supervisor and department else None
+        if not member.is_supervisor:
+            departments = [member.department or ""]
+        staff_names, now = self.staff_names(), time.time()
+        return {"now": now, "cases": [views.summary(case, staff_names, now)
+                                      for case in self.cases.queue(statuses, departments)]}
+
+    async def detail(self, member: StaffMember, case: Case) -> dict[str, Any]:
+        staff_names = self.staff_names()
+        conversation: dict[str, Any] = {"available": True, "error": None, "messages": []}
+        last_user_at = None
+        try:
+            tracker = await self.rasa.tracker(case.conversation_id)
+            conversation["messages"] = transcript.messages(tracker)
+            last_user_at = transcript.last_user_message_at(tracker)
+        except (RasaUnavailable, DeliveryRefused) as problem:
+            logger.warning("tracker of case %s unavailable: %s", case.id, problem)
+            conversation.update(available=False, error="暂时读取不到对话记录（智能助手服务无响应），案件信息不受影响。")
+        events = self.cases.events(case.id)
+        return {"case": views.summary(case, staff_names),
+                "notes": [{"at": e.at, "actor": e.actor, "actor_name": staff_names.get(e.actor, e.actor),
+                           "text": e.detail} for e in events if e.action == "note"],
+                "events": [views.event(e, staff_names) for e in events],
+                "conversation": conversation,
+                "reach": views.reach(case, last_user_at),
+                "permissions": views.permissions(member, case)}
+
+    # acting ------------------------------------------------------------------------------
+    def _staff(self, member: StaffMember) -> dict[str, str]:
+        department = names.departments().get(member.department or "", "助企帮帮团")
+        return {"username": member.username, "name": member.name, "department": department}
+
+    async def claim(self, member: StaffMember, case: Case) -> Case:
+        case = self.cases.claim(case.id, member.username)
+        staff = self._staff(member)
+        greeting = f"您好，我是{staff['department']}的{member.name}，已接手您的问题（案件 #{case.id}），请问还有什么需要补充的吗？"
+        await self._tell(case, member, greeting, pause=True)
+        return case
+
+    async def reply(self, member: StaffMember, case: Case, text: str) -> dict[str, Any]:
+        return await self._tell(case, member, text)
+
+    async def _tell(self, case: Case, member: StaffMember, text: str, pause: bool = False) -> dict[str, Any]:
+        """Send text to the user as this member; record what happened in the audit trail."""
+        if case.channel not in views.PUSH_CHANNELS:
+            await self.rasa.say(case.conversation_id, text, self._staff(member), pause=pause, deliver=False)
+            self.cases.record(case.id, member.username, "reply_recorded", text)
+            return {"delivered": False, "message": views.reach(case, None)["message"]}
+        try:
+            await self.rasa.say(case.conversation_id, text, self._staff(member), pause=pause)
+        except DeliveryRefused as refused:
+            self.cases.record(case.id, member.username, "reply_failed", f"{refused.code}: {text}",
+                              unreachable=refused.out_of_window)
+            why = ("微信客服消息窗口已关闭（用户超过 48 小时未发消息，或本窗口的消息条数已用完）"
+                   if refused.out_of_window else f"渠道拒收（错误码 {refused.code}）")
+            return {"delivered": False, "message": f"未送达：{why}。请改用用户留下的联系方式：{case.contact or '未提供'}。"}
+        self.cases.record(case.id, member.username, "replied", text, unreachable=False)
+        return {"delivered": True, "message": "已送达用户。"}
+
+    async def finish(self, member: StaffMember, case: Case, outcome: str) -> Case:
+        """Resolve (the bot resumes and asks for a rating) or hand back to the bot."""
+        case = self.cases.resolve(case.id, member.username, outcome)
+        try:
+            if outcome == "solved":
+                await self.rasa.resume(case.conversation_id)
+                await self.rasa.execute(case.conversation_id, RATING_ACTION)
+            else:
+                await self.rasa.say(case.conversation_id, "工作人员已把对话交回智能助手，您可以继续提问；"
+                                    "需要人工时，随时发送「转人工」。", resume=True)
+        except (RasaUnavailable, DeliveryRefused) as problem:
+            self.cases.record(case.id, member.username, "resume_failed", str(problem)[:300])
+            raise
+        return case
+
+
+def create_app(console: Console, name: str = "zhuqi_console") -> Sanic:
+    app = Sanic(name)
+    app.config.REQUEST_MAX_SIZE = 64 * 1024
+    app.ctx.console = console
+
+    @app.middleware("request")
+    async def authenticate(request: Request) -> HTTPResponse | None:
+        request.ctx.member = None
+        request.ctx.token = request.cookies.get(COOKIE)
+        if request.path in PUBLIC:
+            return None
+        member = console.accounts.session(request.ctx.token)
+        if member is None:
+            return error(401, "请先登录") if request.path.startswith("/api/") else response.redirect("/login")
+        if request.method not in ("GET", "HEAD") and not _same_origin_json(request):
+            return error(403, "请求来源或格式不被接受")
+        request.ctx.member = member
+        return None
+
+    @app.middleware("response")
+    async def headers(request: Request, answer: HTTPResponse) -> None:
+        answer.headers.update({"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+                               "Referrer-Policy": "same-origin", "Cache-Control": "no-store"})
+
+    def acting(handler: Handler) -> Handler:
+        """Look the case up for the member and map the repository's errors to HTTP."""
+        async def wrapped(request: Request, case_id: int) -> HTTPResponse:
+            try:
+                case = console.case_for(request.ctx.member, case_id)
+                return await handler(request, case)
+            except CaseNotFound:
+                return error(404, "没有这个案件")
+            except PermissionError as refused:
+                return error(403, str(refused) or "无权操作")
+            except CaseConflict:
+                return error(409, "案件状态已变化（可能已被他人处理），请刷新后再试")
+            except ValueError as bad:
+                return error(400, str(bad))
+            except RasaUnavailable:
+                return error(502, "智能助手服务暂时无法连接：操作已记录，但未能通知用户，请稍后重试或改用电话联系")
+            except DeliveryRefused as refused:
+                return error(502, f"用户渠道拒收（错误码 {refused.code}）")
+        wrapped.__name__ = handler.__name__
+        return wrapped
+
+    def allowed(request: Request, case: Case, what: str) -> None:
+        if not views.permissions(request.ctx.member, case)[what]:
+            raise PermissionError("您无权对该案件执行此操作")
+
+    def text_of(request: Request, field: str = "text") -> str:
+        body = request.json if isinstance(request.json, dict) else {}
+        text = str(body.get(field) or "").strip()
+        if not text:
+            raise ValueError("内容不能为空")
+        if len(text) > MAX_TEXT:
+            raise ValueError(f"内容过长（最多 {MAX_TEXT} 字）")
+        return text
+
+    # pages --------------------------------------------------------------------------------
+    @app.get("/healthz")
+    async def health(_: Request) -> HTTPResponse:
+        return response.json({"status": "ok"})
+
+    @app.get("/login")
+    async def login_page(_: Request) -> HTTPResponse:
+        return await response.file(STATIC / "login.html", mime_type=STATIC_TYPES[".html"])
+
+    @app.get("/")
+    async def index(_: Request) -> HTTPResponse:
+        return await response.file(STATIC / "index.html", mime_type=STATIC_TYPES[".html"])
+
+    @app.get("/static/<name:[A-Za-z0-9_.-]+>")
+    async def static(_: Request, name: str) -> HTTPResponse:
+        path = STATIC / name
+        if path.suffix not in STATIC_TYPES or not path.is_file() or name == "login.html":
+            return error(404, "not found")
+        return await response.file(path, mime_type=STATIC_TYPES[path.suffix])
+
+    # session -------------------------------------------------------------------------------
+    @app.post("/api/login")
+    async def login(request: Request) -> HTTPResponse:
+        if not _same_origin_json(request):
+            return error(403, "请求来源或格式不被接受")
+        body = request.json if isinstance(request.json, dict) else {}
+        try:
+            done = console.accounts.login(str(body.get("username") or ""), str(body.get("password") or ""))
+        except AccountLocked:
+            return error(429, "密码错误次数过多，账号已锁定 15 分钟")
+        if done is None:
+            return error(401, "用户名或密码不正确")
+        member, token = done
+        answer = response.json({"user": _user(member)})
+        answer.cookies[COOKIE] = token
+        for key, value in {"httponly": True, "samesite": "Strict", "path": "/", "max-age": SESSION_SECONDS}.items():
+            answer.cookies[COOKIE][key] = value
+        if console.secure_cookie:
+            answer.cookies[COOKIE]["secure"] = True
+        return answer
+
+    @app.post("/api/logout")
+    async def logout(request: Request) -> HTTPResponse:
+        console.accounts.logout(request.ctx.token)
+        answer = response.json({"ok": True})
+        del answer.cookies[COOKIE]
+        return answer
+
+    @app.get("/api/me")
+    async def me(request: Request) -> HTTPResponse:
+        return response.json({"user": _user(request.ctx.member)})
+
+    @app.get("/api/departments")
+    async def departments(_: Request) -> HTTPResponse:
+        return response.json({"departments": [{"id": k, "name": v} for k, v in names.departments().items()]})
+
+    # cases ---------------------------------------------------------------------------------
+    @app.get("/api/cases")
+    async def queue(request: Request) -> HTTPResponse:
+        status = request.args.get("status", "open")
+        if status not in ("open", "all", *STATUSES):
+            return error(400, "未知的状态")
+        return response.json(console.queue(request.ctx.member, status, request.args.get("department") or None))
+
+    @app.get("/api/cases/<case_id:int>")
+    @acting
+    async def detail(request: Request, case: Case) -> HTTPResponse:
+        return response.json(await console.detail(request.ctx.member, case))
+
+    @app.post("/api/cases/<case_id:int>/claim")
+    @acting
+    async def claim(request: Request, case: Case) -> HTTPResponse:
+        allowed(request, case, "claim")
+        return _case(await console.claim(request.ctx.member, case))
+
+    @app.post("/api/cases/<case_id:int>/release")
+    @acting
+    async def release(request: Request, case: Case) -> HTTPResponse:
+        allowed(request, case, "release")
+        return _case(console.cases.release(case.id, request.ctx.member.username))
+
+    @app.post("/api/cases/<case_id:int>/reply")
+    @acting
+    async def reply(request: Request, case: Case) -> HTTPResponse:
+        allowed(request, case, "reply")
+        return response.json(await console.reply(request.ctx.member, case, text_of(request)))
+
+    @app.post("/api/cases/<case_id:int>/note")
+    @acting
+    async def note(request: Request, case: Case) -> HTTPResponse:
+        allowed(request, case, "note")
+        entry = console.cases.note(case.id, request.ctx.member.username, text_of(request))
+        return response.json({"note": {"at": entry.at, "actor": entry.actor, "actor_name": request.ctx.member.name,
+                                       "text": entry.detail}})
+
+    @app.post("/api/cases/<case_id:int>/resolve")
+    @acting
+    async def resolve(request: Request, case: Case) -> HTTPResponse:
+        allowed(request, case, "resolve")
+        return _case(await console.finish(request.ctx.member, case, "solved"))
+
+    @app.post("/api/cases/<case_id:int>/handback")
+    @acting
+    async def handback(request: Request, case: Case) -> HTTPResponse:
+        allowed(request, case, "handback")
+        return _case(await console.finish(request.ctx.member, case, "handed_back"))
+
+    @app.post("/api/cases/<case_id:int>/reassign")
+    @acting
+    async def reassign(request: Request, case: Case) -> HTTPResponse:
+        allowed(request, case, "reassign")
+        department = text_of(request, "department")
+        if department not in names.departments():
+            raise ValueError("未知的部门")
+        return _case(console.cases.reassign(case.id, request.ctx.member.username, department))
+
+    def _case(case: Case) -> HTTPResponse:
+        return response.json({"case": views.summary(case, console.staff_names())})
+
+    return app
+
+
+def _user(member: StaffMember) -> dict[str, Any]:
+    return {"username": member.username, "name": member.name, "role": member.role, "department": member.department,
+            "department_name": names.departments().get(member.department or "", "全部部门")}
+
+
+def _same_origin_json(request: Request) -> bool:
+    """A JSON body, and (when the browser says where it comes from) from this very host."""
+    if not (request.content_type or "").startswith("application/json"):
+        return False
+    origin = request.headers.get("origin")
+    return not origin or urlsplit(origin).netloc == request.host
