@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup system-packages venv widget ratings kb kb-validate kb-check train run shell test test-unit test-dialogue evaluate bench-nlu clean
+.PHONY: help setup system-packages venv widget ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,8 +43,11 @@ kb-check: venv ## fail when a file derived from kb/ is out of date (CI)
 train: venv ## train the model into models/zhuqi.tar.gz (no-op when nothing changed)
 	$(RASA) train --fixed-model-name zhuqi --out models
 
-run: ## action server + Rasa server: REST webhook and HTTP API on port 5005
+run: ## the assistant (REST, socket.io, HTTP API on :5005), widget demo (:8080), staff console (:8090)
 	scripts/run.sh
+
+staff: venv ## create a console account: make staff ACCOUNT=zhang ROLE=specialist DEPT=scjg NAME=张三
+	$(PY) -m console.accounts add "$(ACCOUNT)" --role "$(ROLE)" $(if $(DEPT),--department "$(DEPT)") $(if $(NAME),--name "$(NAME)")
 
 shell: ## chat with the assistant in the terminal
 	scripts/run.sh shell

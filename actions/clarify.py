@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import kb as kb_module
-from actions.handoff import contact_lines
+from actions.handoff import handoff_events
 from actions.kb import KnowledgeBase
 from actions.topics import topic_from_entities
 
@@ -45,7 +45,7 @@ def misunderstood_in_a_row(tracker: Tracker) -> int:
 
 
 class ActionClarifyTopic(Action):
-    """Offer the 2–3 closest topics as buttons; misunderstood twice in a row, offer a person."""
+    """Offer the 2–3 closest topics as buttons; misunderstood twice in a row, hand over to a person."""
 
     def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
         self.kb = knowledge_base or kb_module.default()
@@ -56,10 +56,8 @@ class ActionClarifyTopic(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
         if misunderstood_in_a_row(tracker) >= MISUNDERSTOOD_BEFORE_HANDOFF:
-            lines = ["抱歉，我还是没能理解您的问题。建议直接联系工作人员："] + contact_lines(self.kb)
-            lines.append("您也可以说「转人工」，或换个说法再问我一次。")
-            dispatcher.utter_message(text="\n".join(lines))
-            return []
+            said = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
+            return handoff_events("misunderstood", None, "未能识别的提问：" + " / ".join(said[-2:]))
         choices = candidate_topics(self.kb, tracker)
         if not choices:
             dispatcher.utter_message(response="utter_default")

@@ -1,14 +1,61 @@
-"""Acknowledge a request for a person and say how to reach one (a staff console comes later)."""
+"""Hand a conversation to a 帮帮团 specialist: ask what they need, open a case, pause the bot.
+
+Triggers: the user asks for a person or complains (rules), NLU misunderstood twice in a row
+(clarify.py), a topic that needs a person was answered (topics.py), a 差评 of an answer or of
+a resolved case (rating.py). Each sets why and for whom (`handoff_reason`, `handoff_department`)
+and runs `action_start_handoff`, which asks through `handoff_form` for a contact, the company
+and the problem — each optional: 「跳过」 skips one, 「取消」 cancels the handoff. Then
+`action_open_case` writes the case to SQL (cases/repository.py) and pauses the conversation:
+the bot stays silent and the user's messages go to the specialist, until the console resumes it.
+"""
 
 from __future__ import annotations
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+import logging
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SessionStarted, SlotSet, ActionExecuted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import kb as kb_module
 from actions.kb import KnowledgeBase
+from cases.repository import CaseRepository, repository_for
+
+logger = logging.getLogger(__name__)
+
+# who takes a case that no topic routes: the operator of the 帮帮团 channel in kb/channels.yml
+TEAM_CHANNEL = "bangbangtuan"
+FORM = "handoff_form"
+NOT_GIVEN = "未提供"
+FORM_SLOTS = ("handoff_contact", "handoff_company", "handoff_problem")
+HANDOFF_SLOTS = (*FORM_SLOTS, "handoff_reason", "handoff_department", "handoff_cancelled")
+REASON_OF_INTENT = {"complain": "complaint", "answer_rated_badly": "bad_rating"}
+
+SKIP = re.compile(r"^(跳过|略过|不方便|不想说|不想留|不留|不提供|不告诉你|没有|无|暂无|不用|skip|pass|-|/|—)[。！!.~～]*$",
+                  re.I)
+CANCEL = re.compile(r"^(取消|取消转人工|不转了|不转人工了|不用转了|不需要人工了?|算了|不要人工了?|cancel)[。！!.~～]*$", re.I)
+MOBILE = re.compile(r"^(?:\+?86)?1[3-9]\d{9}$")
+LANDLINE = re.compile(r"^(?:0\d{2,3})?[2-9]\d{6,7}(?:转\d{1,6})?$")
+# a WeChat id (6–20 of letters, digits, _ and -, starting with a letter), perhaps after 微信号：
+# or "wx:" ("wxid_…" is itself an id: an English prefix needs a separator)
+WECHAT_ID = re.compile(r"^(?:(?:wx|wechat)[:：\s]\s*|微信号?[:：\s]*)?([a-zA-Z][-_a-zA-Z0-9]{5,19})$", re.I)
+EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
+LIMITS = {"handoff_company": (2, 60), "handoff_problem": (4, 500)}
+
+
+def cases_repository(cases: CaseRepository | None) -> CaseRepository:
+    return cases or repository_for()
+
+
+def typed_text(tracker: Tracker) -> str:
+    """What the user typed last (the tracker's message text may be the normalised one)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return str(event.get("text") or "")
+    return str((tracker.latest_message or {}).get("text") or "")
 
 
 def contact_lines(knowledge_base: KnowledgeBase) -> list[str]:
@@ -24,23 +71,215 @@ def contact_lines(knowledge_base: KnowledgeBase) -> list[str]:
     return lines
 
 
-class ActionHumanHandoff(Action):
-    """Say a person will be needed, and give the contact the documents name."""
+def team_department(knowledge_base: KnowledgeBase) -> str:
+    return knowledge_base.channels[TEAM_CHANNEL].operator or ""
 
-    def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
+
+def handoff_events(reason: str, department: str | None = None, problem: str | None = None) -> list[EventType]:
+    """What another action returns to hand the conversation over."""
+    events: list[EventType] = [SlotSet("handoff_reason", reason)]
+    if department:
+        events.append(SlotSet("handoff_department", department))
+    if problem:
+        events.append(SlotSet("handoff_problem", problem[:LIMITS["handoff_problem"][1]]))
+    return events + [FollowupAction("action_start_handoff")]
+
+
+class ActionStartHandoff(Action):
+    """Say who the case goes to and start asking for the details (unless a case is open)."""
+
+    def __init__(self, knowledge_base: KnowledgeBase | None = None, cases: CaseRepository | None = None) -> None:
         self.kb = knowledge_base or kb_module.default()
+        self.cases = cases
 
     def name(self) -> str:
-        return "action_human_handoff"
+        return "action_start_handoff"
+
+    def department(self, tracker: Tracker) -> str:
+        """Set by the trigger; else a department the message names; else the lead of the
+        conversation's topic; else the 帮帮团's own office."""
+        chosen = tracker.get_slot("handoff_department")
+        if chosen in self.kb.departments:
+            return chosen
+        for entity in (tracker.latest_message or {}).get("entities") or []:
+            if entity.get("entity") == "department" and entity.get("value") in self.kb.departments:
+                return entity["value"]
+        topic = self.kb.topic(tracker.get_slot("topic"))
+        if topic:
+            return self.kb.lead_of(topic)[0].id
+        return team_department(self.kb)
+
+    def problem(self, tracker: Tracker, intent: str | None) -> str | None:
+        """What the trigger already says of the problem: a complaint's words, a rated answer."""
+        if intent == "complain":
+            return typed_text(tracker)
+        if intent == "answer_rated_badly":
+            values = {e.get("entity"): e.get("value") for e in (tracker.latest_message or {}).get("entities") or []}
+            topic = self.kb.topic(values.get("topic"))
+            rated = f"「{topic.title}」的答复" if topic else "智能助手的答复"
+            reason = f"，理由：{values['rating_reason']}" if values.get("rating_reason") else ""
+            return f"对{rated}评价为「{values.get('rating_level') or '不满意'}」{reason}"
+        return None
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
-        lines = ["好的，需要工作人员帮您。在线转接人工的功能还在建设中，现在可以这样找到人："]
+        try:
+            open_case = cases_repository(self.cases).open_case_of(tracker.sender_id)
+        except Exception:  # noqa: BLE001 - the database is down: the phone still works
+            logger.exception("cases database unavailable")
+            dispatcher.utter_message(text="\n".join(["抱歉，转人工暂时不可用。您可以这样联系工作人员："]
+                                                    + contact_lines(self.kb)))
+            return [SlotSet(slot, None) for slot in HANDOFF_SLOTS] + [FollowupAction("action_listen")]
+        if open_case:
+            unit = self.kb.departments.get(open_case.department)
+            dispatcher.utter_message(
+                text=f"您的问题已经转给{unit.name if unit else '工作人员'}（案件 #{open_case.id}），"
+                     f"请稍候，工作人员接手后会在这里回复您。",
+                json_message=handoff_payload(self.kb, open_case.id, open_case.department, open_case.status))
+            return [ConversationPaused()]
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        reason = tracker.get_slot("handoff_reason") or REASON_OF_INTENT.get(intent, "user_request")
+        department = self.department(tracker)
+        events: list[EventType] = [SlotSet("handoff_reason", reason), SlotSet("handoff_department", department)]
+        problem = tracker.get_slot("handoff_problem") or self.problem(tracker, intent)
+        if problem:
+            events.append(SlotSet("handoff_problem", problem[:LIMITS["handoff_problem"][1]]))
+        name = self.kb.departments[department].name if department in self.kb.departments else "帮帮团"
+        opening = {"complaint": "收到您的意见，我马上请工作人员跟进。",
+                   "misunderstood": "抱歉一直没能理解您，我请工作人员来帮您。",
+                   "bad_rating": "抱歉没能让您满意，我请工作人员跟进。",
+                   "needs_person": "这类事项需要工作人员根据具体情况处理，我为您转人工。"}.get(reason, "好的，我为您转人工。")
+        dispatcher.utter_message(
+            text=f"{opening}您的问题将由{name}的「助企帮帮团」企业服务专员处理。"
+                 f"先请您留几项信息，方便专员联系您（不想提供的回复「跳过」，不转了回复「取消」）。")
+        return events + [FollowupAction(FORM)]
+
+
+def _clean(value: Any) -> str:
+    return re.sub(r"\s+", " ", str(value or "")).strip()
+
+
+class ValidateHandoffForm(FormValidationAction):
+    """Check each answer; 「跳过」 leaves a field 未提供, 「取消」 ends the handoff."""
+
+    def name(self) -> str:
+        return "validate_handoff_form"
+
+    @staticmethod
+    def _declined(value: str, slot: str) -> dict[str, Any] | None:
+        if CANCEL.match(value):
+            return {**{s: NOT_GIVEN for s in FORM_SLOTS}, "handoff_cancelled": True}
+        if SKIP.match(value):
+            return {slot: NOT_GIVEN}
+        return None
+
+    def validate_handoff_contact(self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 domain: DomainDict) -> dict[str, Any]:
+        value = _clean(slot_value)
+        declined = self._declined(value, "handoff_contact")
+        if declined:
+            return declined
+        compact = re.sub(r"[\s()（）-]", "", value)
+        wechat = WECHAT_ID.match(value)
+        if MOBILE.match(compact) or LANDLINE.match(compact) or EMAIL.match(value):
+            return {"handoff_contact": compact if not EMAIL.match(value) else value}
+        if wechat:
+            return {"handoff_contact": f"微信 {wechat.group(1)}"}
+        dispatcher.utter_message(text="这个联系方式好像不完整。请留 11 位手机号、座机号（如 023-63765360）或微信号；"
+                                      "不方便的话回复「跳过」。")
+        return {"handoff_contact": None}
+
+    def validate_handoff_company(self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 domain: DomainDict) -> dict[str, Any]:
+        value = _clean(slot_value)
+        declined = self._declined(value, "handoff_company")
+        if declined:
+            return declined
+        low, high = LIMITS["handoff_company"]
+        if not low <= len(value) <= high or not re.search(r"[\w\u4e00-\u9fff]", value) or value.isdigit():
+            dispatcher.utter_message(text=f"企业名称请写 {low}–{high} 个字，例如「重庆某某科技有限公司」；"
+                                          "个体户写字号即可，不方便的话回复「跳过」。")
+            return {"handoff_company": None}
+        return {"handoff_company": value}
+
+    def validate_handoff_problem(self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 domain: DomainDict) -> dict[str, Any]:
+        value = _clean(slot_value)
+        declined = self._declined(value, "handoff_problem")
+        if declined:
+            return declined
+        low, high = LIMITS["handoff_problem"]
+        if len(value) < low:
+            dispatcher.utter_message(text="请用一句话多说一点，比如「想在解放碑开一家餐馆，不知道先办什么证」。")
+            return {"handoff_problem": None}
+        return {"handoff_problem": value[:high]}
+
+
+def handoff_payload(knowledge_base: KnowledgeBase, case_id: int, department: str, status: str) -> dict[str, Any]:
+    unit = knowledge_base.departments.get(department)
+    return {"type": "handoff", "case_id": case_id, "department": department,
+            "department_name": unit.name if unit else department, "status": status}
+
+
+class ActionOpenCase(Action):
+    """Write the case, say so with the handoff payload, and pause the bot."""
+
+    def __init__(self, knowledge_base: KnowledgeBase | None = None, cases: CaseRepository | None = None) -> None:
+        self.kb = knowledge_base or kb_module.default()
+        self.cases = cases
+
+    def name(self) -> str:
+        return "action_open_case"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        reset = [SlotSet(slot, None) for slot in HANDOFF_SLOTS]
+        if tracker.get_slot("handoff_cancelled"):
+            dispatcher.utter_message(text="好的，已取消转人工。您可以继续问我，需要时再说「转人工」。")
+            return reset
+        department = tracker.get_slot("handoff_department") or team_department(self.kb)
+        given = {slot: tracker.get_slot(slot) or "" for slot in FORM_SLOTS}
+        try:
+            case, _ = cases_repository(self.cases).open(
+                tracker.sender_id, tracker.get_latest_input_channel() or "unknown",
+                tracker.get_slot("handoff_reason") or "user_request", department, tracker.get_slot("topic"),
+                contact=given["handoff_contact"], company=given["handoff_company"],
+                problem=given["handoff_problem"])
+        except Exception:  # noqa: BLE001 - the database is down: say so, keep the bot answering
+            logger.exception("could not open a case")
+            dispatcher.utter_message(text="\n".join(["抱歉，转人工暂时失败，您的信息没有送出。请稍后再说「转人工」，"
+                                                     "或直接联系："] + contact_lines(self.kb)))
+            return reset
+        unit = self.kb.departments.get(case.department)
+        lines = [f"已为您转人工：案件 #{case.id}，由{unit.name if unit else '帮帮团'}的企业服务专员处理。",
+                 "专员接手后会在这里回复您；在此之前您发来的消息都会转给专员，我先不作答。"]
+        if case.channel in ("wechat", "wecom"):
+            lines.append("微信只能在您最近一次发消息后的 48 小时内给您回复消息，超过后专员会按您留的联系方式联系您。")
+        lines.append("着急的话也可以直接联系：")
         lines += contact_lines(self.kb)
-        lines += [f"· {c.name}：{c.how}" for c in self.kb.channels.values() if c.kind == "team"]
-        topic = self.kb.topic(tracker.get_slot("topic"))
-        if topic:
-            lead = "、".join(u.name for u in self.kb.lead_of(topic))
-            lines.append(f"您刚才问的「{topic.title}」由{lead}牵头负责，也可以直接向该部门咨询。")
-        dispatcher.utter_message(text="\n".join(lines))
-        return []
+        dispatcher.utter_message(text="\n".join(lines),
+                                 json_message=handoff_payload(self.kb, case.id, case.department, case.status))
+        return reset + [ConversationPaused()]
+
+
+class ActionSessionStart(Action):
+    """A new session (after an hour's silence) carries the topic over and stays paused
+    while the conversation's case is open: a new session must not wake the bot up."""
+
+    def __init__(self, cases: CaseRepository | None = None) -> None:
+        self.cases = cases
+
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        events: list[EventType] = [SessionStarted()]
+        if tracker.get_slot("topic"):
+            events.append(SlotSet("topic", tracker.get_slot("topic")))
+        try:
+            if cases_repository(self.cases).open_case_of(tracker.sender_id):
+                events.append(ConversationPaused())
+        except Exception:  # noqa: BLE001 - no database: a new session cannot know of a case
+            logger.exception("cases database unavailable at session start")
+        return events + [ActionExecuted("action_listen")]

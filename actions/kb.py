@@ -114,6 +114,8 @@ class Topic:
     products: tuple[str, ...]
     keywords: tuple[str, ...]
     lead_source: Quote | None = None
+    # a dispute or a case needing a decision: after the answer, hand over to a specialist
+    needs_person: bool = False
 
     def quotes_about(self, aspect: str) -> list[Quote]:
         """Policy quotes and figures that answer a follow-up such as `time`."""
@@ -247,6 +249,7 @@ def load(directory: Path | str = DEFAULT_DIR) -> KnowledgeBase:
             channels=tuple(t.get("channels", [])), products=tuple(t.get("products", [])),
             keywords=tuple(t.get("keywords", [])),
             lead_source=_quote(t["lead_source"], raw_policies) if t.get("lead_source") else None,
+            needs_person=bool(t.get("needs_person", False)),
         )
         for t in _read(root / "topics.yml")["topics"]
     }

@@ -11,6 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import kb as kb_module
 from actions import render
+from actions.handoff import handoff_events, typed_text
 from actions.kb import KnowledgeBase
 
 FOLLOWUP_ASPECTS = {
@@ -83,6 +84,9 @@ class ActionAnswerTopic(Action):
             return []
         text = with_english(self.kb, tracker, topic, render.answer(self.kb, topic))
         dispatcher.utter_message(text=text, json_message=render.card(self.kb, topic))
+        if topic.needs_person:  # a dispute: the answer says who, a specialist takes it from there
+            return [SlotSet("topic", topic.id), *handoff_events("needs_person", self.kb.lead_of(topic)[0].id,
+                                                                typed_text(tracker))]
         return [SlotSet("topic", topic.id)]
 
 

@@ -79,8 +79,10 @@ staff_sessions = sa.Table(
 
 
 def _v1(db: Connection) -> None:
+    # checkfirst: SQLite runs DDL outside the transaction, so a start killed half-way through
+    # leaves some tables behind without the version; the next start completes the step
     for table in (cases, case_events, staff, staff_sessions):
-        table.create(db)
+        table.create(db, checkfirst=True)
 
 
 # (version, what it does, step). Append only; never edit a step that has shipped.

@@ -24,6 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from cases.repository import RATING_LEVELS  # noqa: F401 - the five 好差评 levels, one definition
+
 DEFAULT_URL = f"sqlite:///{Path(__file__).resolve().parent.parent / 'var' / 'channels.db'}"
 
 metadata = sa.MetaData()
@@ -75,8 +77,6 @@ answers = sa.Table(
     sa.Column("department", sa.String(100), nullable=False),
     sa.Column("at", sa.Float, nullable=False),
 )
-# The five levels of the national government-service 好差评 system, best first.
-RATING_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
 
 
 def short_key(key: str) -> str:

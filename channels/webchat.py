@@ -12,12 +12,14 @@ bot_uttered), so existing clients such as rasa-webchat keep working. Two differe
   so a developer's own test page works. `enter_room` is awaited when it is a coroutine.
 
 It also takes the widget's `rate` event: a 好差评 rating of an answer, stored in SQL
-(channels/store.py) with the conversation id, the answer, its topic and department.
+(channels/store.py) with the conversation id, the answer, its topic and department; a 差评
+opens a handoff to that department.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 import re
@@ -31,6 +33,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from cases.repository import BAD_RATINGS
 from channels.store import store_for
 
 logger = logging.getLogger(__name__)
@@ -50,7 +53,17 @@ def origin_check(setting: str | None) -> Callable[[str | None], bool]:
 
 
 class WebChatOutput(SocketIOOutput):
-    """socket.io output whose custom payloads arrive whole, as one bot_uttered event."""
+    """socket.io output whose custom payloads arrive whole, as one bot_uttered event; a staff
+    member's reply (posted by the console with `staff` metadata) arrives as one message
+    carrying who wrote it."""
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        staff = kwargs.get("staff")
+        if isinstance(staff, dict):
+            await self._send_message(recipient_id, {"text": text, "staff": {
+                "name": str(staff.get("name", "")), "department": str(staff.get("department", ""))}})
+            return
+        await super().send_text_message(recipient_id, text, **kwargs)
 
     async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
         if json_message.get("type") == "service_card":  # a rating must be of an answer shown
@@ -93,7 +106,7 @@ class WebChatInput(SocketIOInput):
 
         @sio.on("rate", namespace=self.namespace)
         async def rate(sid: str, data: Any) -> None:
-            await self.rate(sid, data if isinstance(data, dict) else {})
+            await self.rate(sid, data if isinstance(data, dict) else {}, on_new_message)
 
         return bp
 
@@ -105,9 +118,11 @@ class WebChatInput(SocketIOInput):
                 await entered
         await self.sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
 
-    async def rate(self, sid: str, data: dict) -> None:
+    async def rate(self, sid: str, data: dict,
+                   on_new_message: Callable[[UserMessage], Awaitable[Any]] | None = None) -> None:
         """Record a 好差评 rating of an answer this conversation was shown; acknowledge with
-        rating_saved or rating_refused."""
+        rating_saved or rating_refused. A 差评 must be followed up: it reaches the dialogue
+        as `/answer_rated_badly{…}`, which hands the conversation to the rated department."""
         store = store_for()
         session, topic = str(data.get("session_id") or ""), str(data.get("topic") or "")
         department = str(data.get("department") or "")
@@ -122,6 +137,15 @@ class WebChatInput(SocketIOInput):
             await self.sio.emit("rating_refused", str(error), room=sid, namespace=self.namespace)
             return
         await self.sio.emit("rating_saved", {"id": rating_id}, room=sid, namespace=self.namespace)
+        if on_new_message and data.get("level") in BAD_RATINGS:
+            entities = {"rating_level": data["level"], "department": department, "topic": topic,
+                        "rating_reason": str(data.get("reason") or "")[:200]}
+            try:
+                await on_new_message(UserMessage("/answer_rated_badly" + json.dumps(entities, ensure_ascii=False),
+                                                 WebChatOutput(self.sio, self.bot_message_evt), session,
+                                                 input_channel=self.name()))
+            except Exception:  # noqa: BLE001 - socket.io drops a handler's exception silently
+                logger.exception("the follow-up of a bad rating failed in %s", session)
 
     async def handle(self, sid: str, data: dict, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         if self.session_persistence and not isinstance(data.get("session_id"), str):

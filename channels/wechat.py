@@ -33,6 +33,8 @@ from channels.wechat_protocol import (
 logger = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 REPLY_WINDOW = float(os.environ.get("WECHAT_REPLY_WINDOW", "4.0"))
+# how long a retry of a message still being answered waits for its reply (WeChat waits 5 s)
+RETRY_WINDOW = float(os.environ.get("WECHAT_RETRY_WINDOW", str(REPLY_WINDOW)))
 UNSUPPORTED = "目前我只能看懂文字和语音消息。请直接用文字描述您要办的事，比如「开公司要多久」。"
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
@@ -81,6 +83,9 @@ class WeChatOutput(OutputChannel):
         await asyncio.get_running_loop().run_in_executor(None, self.api.send_text, recipient_id, text)
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        staff = message.get("staff")
+        if isinstance(staff, dict) and message.get("text"):  # a specialist's reply from the console
+            message = {**message, "text": f"【{staff.get('department', '')} {staff.get('name', '')}】\n{message['text']}"}
         text, _ = render.to_text([message])
         if text:
             await self.send_text_message(recipient_id, text)
@@ -292,7 +297,7 @@ class WeChatInput(InputChannel):
 
     async def answer_retry(self, request: Request, key: str, user: str, account: str) -> HTTPResponse:
         """A retry of a message being answered: carry its reply if it is ready in time."""
-        deadline = asyncio.get_running_loop().time() + REPLY_WINDOW
+        deadline = asyncio.get_running_loop().time() + RETRY_WINDOW
         while asyncio.get_running_loop().time() < deadline:
             reply = self.store.take_reply(key, "passive")
             if reply:

@@ -43,6 +43,8 @@ from components.kb_jieba_tokenizer import folder_digest
 logger = logging.getLogger(__name__)
 LEXICON_FILE = "lexicon.json"
 RAW_TEXT = "raw_text"
+# what Rasa's RegexMessageHandler unpacks (after the pipeline): /intent, /intent@0.9, /intent{…}
+INTENT_PAYLOAD = re.compile(r"^/[A-Za-z_][A-Za-z0-9_]*(@[0-9.]+)?(\{.*\})?$", re.S)
 # "en" when the user wrote mostly English, so actions can add an English line
 TYPED_LANGUAGE = "typed_language"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -291,6 +293,8 @@ class TextNormalizer(GraphComponent):
 
     def _normalize_message(self, message: Message, keep_raw: bool = False) -> None:
         text = message.get(TEXT)
+        if isinstance(text, str) and INTENT_PAYLOAD.match(text.strip()):
+            return  # a button's or a channel's `/intent{"entity": …}`: Rasa unpacks it as sent
         if isinstance(text, str) and text:
             normalized = self.normalize(text)
             if keep_raw and normalized != text:

@@ -92,7 +92,7 @@ class Accounts:
         migrate(self.engine)
 
     def add(self, username: str, password: str, role: str, department: str | None, name: str = "") -> StaffMember:
-        if not USERNAME.match(username):
+        if not USERNAME.fullmatch(username):
             raise ValueError("username: 2–32 of a-z 0-9 _ . -, starting with a letter")
         if role not in ROLES:
             raise ValueError(f"role: one of {', '.join(ROLES)}")

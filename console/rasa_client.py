@@ -5,8 +5,11 @@
   `execute_side_effects=true&output_channel=latest`, so Rasa delivers it on the channel the
   user last wrote from (widget: socket.io in real time; WeChat/WeCom: the customer-service API)
   and records it in the tracker;
-- pause / resume the bot: `pause` / `resume` events;
-- ask for a rating after resolution: POST …/execute with the rating action.
+- pause / resume the bot: `pause` / `resume` events. A resume is followed by `action_listen`:
+  a paused conversation stopped predicting before its listen, and rules only match a user
+  message that follows one;
+- after resolution: POST …/trigger_intent `handoff_resolved`, whose rule asks for a rating
+  (the prediction loop then ends in a listen, as after any user message).
 
 A channel that refuses delivery (WeChat 45015: the 48-hour window is closed) makes Rasa answer
 500 with the channel's error in the message; it is raised here as DeliveryRefused with the code.
@@ -88,15 +91,21 @@ class RasaClient:
         if pause:
             events.append({"event": "pause", "timestamp": time.time()})
         if resume:
-            events.append({"event": "resume", "timestamp": time.time()})
+            events += self._resume_events()
         events.append({"event": "bot", "text": text, "timestamp": time.time(),
                        "metadata": {"staff": staff} if staff else {}})
         await self.append(conversation_id, events, deliver)
 
-    async def resume(self, conversation_id: str) -> None:
-        await self.append(conversation_id, [{"event": "resume", "timestamp": time.time()}], deliver=False)
+    @staticmethod
+    def _resume_events() -> list[dict[str, Any]]:
+        now = time.time()
+        return [{"event": "resume", "timestamp": now}, {"event": "action", "name": "action_listen", "timestamp": now}]
 
-    async def execute(self, conversation_id: str, action: str) -> None:
-        """Run an action of the assistant's as if it had predicted it, replying on the latest channel."""
-        await self._call("POST", self._url(conversation_id, "execute"),
-                         self._params(include_events="NONE", output_channel="latest"), {"name": action})
+    async def resume(self, conversation_id: str) -> None:
+        await self.append(conversation_id, self._resume_events(), deliver=False)
+
+    async def trigger(self, conversation_id: str, intent: str, entities: dict[str, str] | None = None) -> None:
+        """Run the assistant as if the user had expressed `intent`, replying on the latest channel."""
+        await self._call("POST", self._url(conversation_id, "trigger_intent"),
+                         self._params(include_events="NONE", output_channel="latest"),
+                         {"name": intent, "entities": entities or {}})

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from cases.repository import OPEN, STATUSES, Case, CaseConflict, CaseNotFound, CaseRepository
 from console import names, transcript, views
@@ -30,7 +31,7 @@ PUBLIC = {"/login", "/api/login", "/healthz"}
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
                 ".html": "text/html; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
 MAX_TEXT = 2000
-RATING_ACTION = "action_ask_service_rating"
+RESOLVED_INTENT = "handoff_resolved"  # its rule runs action_ask_service_rating
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
@@ -122,7 +123,7 @@ class Console:
         try:
             if outcome == "solved":
                 await self.rasa.resume(case.conversation_id)
-                await self.rasa.execute(case.conversation_id, RATING_ACTION)
+                await self.rasa.trigger(case.conversation_id, RESOLVED_INTENT, {"case_id": str(case.id)})
             else:
                 await self.rasa.say(case.conversation_id, "工作人员已把对话交回智能助手，您可以继续提问；"
                                     "需要人工时，随时发送「转人工」。", resume=True)
@@ -153,8 +154,18 @@ def create_app(console: Console, name: str = "zhuqi_console") -> Sanic:
 
     @app.middleware("response")
     async def headers(request: Request, answer: HTTPResponse) -> None:
-        answer.headers.update({"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-                               "Referrer-Policy": "same-origin", "Cache-Control": "no-store"})
+        # the app loads only its own files; the login page is self-contained (inline code)
+        inline = " 'unsafe-inline'" if request.path == "/login" else ""
+        answer.headers.update({
+            "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": f"default-src 'self'; script-src 'self'{inline}; style-src 'self'{inline}; "
+                                       "frame-ancestors 'none'; form-action 'self'"})
+
+    @app.exception(SQLAlchemyError)
+    async def database_down(request: Request, problem: Exception) -> HTTPResponse:
+        logger.error("database error on %s: %s", request.path, problem)
+        return error(503, "案件数据库暂时不可用，请稍后再试")
 
     def acting(handler: Handler) -> Handler:
         """Look the case up for the member and map the repository's errors to HTTP."""

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 PAYLOAD = re.compile(r"^/(\w+)(\{.*\})?$", re.S)
+EXTERNAL = "EXTERNAL: "  # Rasa's prefix of an intent triggered through the API
 INTENT_LABELS = {"rate_service": "评价", "answer_rated_badly": "给答复差评"}
 
 
@@ -34,12 +35,18 @@ def _card(custom: Any) -> dict[str, Any] | None:
                                          if isinstance(c, dict)]}
 
 
+def _external(event: dict[str, Any]) -> bool:
+    return bool((event.get("metadata") or {}).get("is_external")) or str(event.get("text") or "").startswith(EXTERNAL)
+
+
 def messages(tracker: dict[str, Any]) -> list[dict[str, Any]]:
     """User and bot messages in order; a bot message with staff metadata is the staff's."""
     shown: list[dict[str, Any]] = []
     for event in tracker.get("events") or []:
         kind = event.get("event")
         if kind == "user":
+            if _external(event):  # triggered by the console, not typed
+                continue
             shown.append({"at": event.get("timestamp"), "who": "user", "text": _user_text(event.get("text") or ""),
                           "staff_name": None, "buttons": [], "card": None})
         elif kind == "bot":
@@ -56,5 +63,5 @@ def messages(tracker: dict[str, Any]) -> list[dict[str, Any]]:
 
 def last_user_message_at(tracker: dict[str, Any]) -> float | None:
     """When the user last wrote (a WeChat user's 48-hour window starts then)."""
-    times = [e.get("timestamp") for e in tracker.get("events") or [] if e.get("event") == "user"]
+    times = [e.get("timestamp") for e in tracker.get("events") or [] if e.get("event") == "user" and not _external(e)]
     return max((t for t in times if isinstance(t, (int, float))), default=None)

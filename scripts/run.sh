@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the action server, the widget's demo page (http://localhost:$WIDGET_PORT, default
-# 8080), then the Rasa server (REST webhook, socket.io, HTTP API on $RASA_PORT, default 5005)
-# or, with `shell`, a terminal chat. Ctrl-C (or SIGTERM) stops them all.
+# 8080), the staff console (http://localhost:$CONSOLE_PORT, default 8090), then the Rasa
+# server (REST webhook, socket.io, HTTP API on $RASA_PORT, default 5005) or, with `shell`,
+# a terminal chat. Ctrl-C (or SIGTERM) stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -9,6 +10,7 @@ RASA_PORT=${RASA_PORT:-5005}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
 MODEL=${MODEL:-models/zhuqi.tar.gz}
 WIDGET_PORT=${WIDGET_PORT:-8080}
+CONSOLE_PORT=${CONSOLE_PORT:-8090}
 ENDPOINTS=${ENDPOINTS:-endpoints.yml}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 # No usage data leaves a government service by default; set it to true to opt in.
@@ -22,8 +24,12 @@ rasa_pid=""
 # the widget and a demo page that embeds it like a customer's page: http://localhost:$WIDGET_PORT/
 "$VENV/bin/python" -m http.server "$WIDGET_PORT" --bind "${WIDGET_BIND:-127.0.0.1}" --directory widget >/dev/null 2>&1 &
 widget_pid=$!
+console_pid=""
 credentials=""
-stop() { kill $actions_pid $widget_pid $rasa_pid 2>/dev/null || true; [ -z "$credentials" ] || rm -f "$credentials"; }
+stop() {
+  kill $actions_pid $widget_pid $rasa_pid $console_pid 2>/dev/null || true
+  [ -z "$credentials" ] || rm -f "$credentials"
+}
 trap stop EXIT
 trap 'stop; exit 143' INT TERM
 
@@ -48,5 +54,8 @@ else
 fi
 "$VENV/bin/rasa" "${args[@]}" &
 rasa_pid=$!
-# whichever server stops first, stop the other: half an assistant answers nothing
-wait -n $actions_pid $rasa_pid
+# the staff console: its own app, reaching Rasa through the HTTP API (accounts: make staff)
+RASA_URL="http://127.0.0.1:$RASA_PORT" CONSOLE_PORT="$CONSOLE_PORT" "$VENV/bin/python" -m console &
+console_pid=$!
+# whichever server stops first, stop the others: half an assistant answers nothing
+wait -n $actions_pid $rasa_pid $console_pid

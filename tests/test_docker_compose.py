@@ -22,7 +22,7 @@ def compose() -> dict:
 
 def test_services_ports_and_volumes(compose: dict) -> None:
     services = compose["services"]
-    assert set(services) == {"rasa", "action-server"}
+    assert set(services) == {"rasa", "action-server", "console"}
     assert "5005:5005" in services["rasa"]["ports"]
     assert "5055" in [str(p) for p in services["action-server"]["expose"]]
     assert services["rasa"]["depends_on"] == ["action-server"]
@@ -36,6 +36,30 @@ def test_services_ports_and_volumes(compose: dict) -> None:
     credentials = yaml.safe_load((ROOT / "docker" / "credentials.yml").read_text(encoding="utf-8"))
     assert {"rest", "channels.wechat.WeChatInput", "channels.wecom.WeComInput"} <= set(credentials)
     assert {"WECHAT_TOKEN", "WECOM_TOKEN", "WECHAT_ENCODING_AES_KEY"} <= set(services["rasa"]["environment"])
+
+
+def test_the_console_shares_the_database_and_reaches_rasa(compose: dict) -> None:
+    services = compose["services"]
+    console = services["console"]
+    assert console["image"] == services["rasa"]["image"] and console["entrypoint"] == ["python", "-m", "console"]
+    assert "8090:8090" in console["ports"] and console["environment"]["RASA_URL"] == "http://rasa:5005"
+    urls = {name: services[name]["environment"]["DATABASE_URL"] for name in ("rasa", "action-server", "console")}
+    assert len(set(urls.values())) == 1, urls  # cases opened by actions are the ones the console shows
+    assert all(any(v.endswith(":/app/var") for v in services[name]["volumes"]) for name in urls)
+
+
+def test_each_image_has_the_packages_its_code_imports() -> None:
+    """actions/ and channels/ import cases/: both images copy it; the console ships in the rasa image."""
+    actions = (ROOT / "docker" / "Dockerfile.actions").read_text(encoding="utf-8")
+    rasa = (ROOT / "docker" / "Dockerfile.rasa").read_text(encoding="utf-8")
+    assert "COPY cases ./cases" in actions and "sqlalchemy" in actions.lower()
+    assert all(f"COPY {folder} ./{folder}" in rasa for folder in ("cases", "console", "kb", "channels"))
+    for package, dockerfile in (("actions", actions), ("channels", rasa), ("console", rasa)):
+        imported = set()
+        for module in (ROOT / package).glob("*.py"):
+            imported |= set(re.findall(r"^(?:import|from) (actions|cases|channels|console)\b",
+                                       module.read_text(encoding="utf-8"), re.M))
+        assert all(f"COPY {name} ./{name}" in dockerfile for name in imported), (package, imported)
 
 
 def test_images_are_pinned_to_the_installed_versions(compose: dict) -> None:

@@ -32,7 +32,7 @@
   }
   function save() {
     state.history = state.history.slice(-100);
-    var kept = {session: state.session, open: state.open, history: state.history};
+    var kept = {session: state.session, open: state.open, history: state.history, handoff: state.handoff};
     try { localStorage.setItem(config.storageKey, JSON.stringify(kept)); } catch (e) { /* private mode */ }
   }
 
@@ -86,7 +86,18 @@
     return box;
   }
 
-  var root, list, input, typing, socket;
+  var root, list, input, typing, status, socket;
+  var HANDOFF_STATUS = {waiting: "排队中，专员接手后会在这里回复您", claimed: "专员正在为您处理"};
+
+  /* The line under the header while a specialist has (or is about to take) the conversation. */
+  function showStatus() {
+    var h = state.handoff;
+    var active = h && h.status !== "resolved";
+    status.hidden = !active;
+    root.setAttribute("data-handoff", active ? h.status : "none");
+    if (active) status.textContent = "人工服务 · 案件 #" + h.case_id + " · " + (h.department_name || "") + " · " +
+      (HANDOFF_STATUS[h.status] || "");
+  }
   var waiting = [];  // messages typed before the server confirmed the session
 
   function stamp(ts) {
@@ -95,7 +106,11 @@
   }
 
   function show(entry) {
-    var row = el("div", {"class": "zq-msg zq-" + entry.from});
+    var row = el("div", {"class": "zq-msg zq-" + entry.from + (entry.staff ? " zq-staff" : "")});
+    if (entry.staff) {
+      row.appendChild(el("div", {"class": "zq-staff-label"},
+                         (entry.staff.department || "") + " · " + (entry.staff.name || "") + "（工作人员）"));
+    }
     if (entry.card) {
       row.appendChild(renderCard(entry.card));
       if (entry.text) {  // the card carries the facts; the full answer text stays one tap away
@@ -155,7 +170,7 @@
     message = String(message || "").trim();
     if (!message) return;
     remember({from: "user", text: label || message, ts: Date.now()});
-    typing.hidden = false;
+    typing.hidden = !!(state.handoff && state.handoff.status !== "resolved");  // a person answers, in time
     if (socket && socket.connected && state.confirmed) {
       socket.emit("user_uttered", {message: message, session_id: state.session});
     } else {
@@ -168,6 +183,16 @@
     var custom = data.custom;
     var entry = {from: "bot", ts: Date.now(), text: data.text || "",
                  buttons: data.quick_replies || data.buttons || []};
+    if (custom && custom.type === "handoff") {  // the conversation went to (or came back from) a person
+      state.handoff = custom;
+      save();
+      showStatus();
+      return;
+    }
+    if (data.staff && typeof data.staff === "object") {
+      entry.staff = {name: String(data.staff.name || ""), department: String(data.staff.department || "")};
+      if (state.handoff && state.handoff.status === "waiting") { state.handoff.status = "claimed"; showStatus(); }
+    }
     if (custom && custom.type === "service_card") {
       // the card belongs to the answer text just before it
       var last = state.history[state.history.length - 1];
@@ -215,6 +240,8 @@
     list = el("div", {"class": "zq-list", role: "log", "aria-live": "polite", "aria-label": "对话记录"});
     typing = el("div", {"class": "zq-typing", "aria-live": "polite"}, "正在输入…");
     typing.hidden = true;
+    status = el("div", {"class": "zq-status", role: "status"});
+    status.hidden = true;
     var form = el("form", {"class": "zq-form"});
     input = el("input", {type: "text", "class": "zq-input", "aria-label": "输入您的问题", placeholder: "输入您的问题，按回车发送", maxlength: "500"});
     var submit = el("button", {type: "submit", "class": "zq-send", "aria-label": "发送"}, "发送");
@@ -227,6 +254,7 @@
       input.focus();
     });
     panel.appendChild(header);
+    panel.appendChild(status);
     panel.appendChild(list);
     panel.appendChild(typing);
     panel.appendChild(form);
@@ -252,6 +280,7 @@
 
     if (!state.history.length) state.history.push({from: "bot", text: config.greeting, ts: Date.now()});
     state.history.forEach(show);
+    showStatus();
     if (state.open) toggle(true);
     connect();
   }

@@ -1,11 +1,11 @@
-"""Asking back with choices, and the human request answered with the seeds' contact."""
+"""Asking back with choices; misunderstood twice, a handoff; the seeds' contact lines."""
 
 from __future__ import annotations
 
 import asyncio
 
 from actions.clarify import ActionClarifyTopic
-from actions.handoff import ActionHumanHandoff
+from actions.handoff import contact_lines
 
 
 def test_clarify_offers_the_closest_topics_as_buttons(knowledge_base, tracker_factory, dispatcher) -> None:
@@ -38,19 +38,16 @@ def test_clarify_without_candidates_says_it_did_not_understand(knowledge_base, t
     assert dispatcher.messages[0]["response"] == "utter_default"
 
 
-def test_handoff_gives_the_office_contact_from_the_seeds(knowledge_base, tracker_factory, dispatcher) -> None:
-    tracker = tracker_factory(intent="human_handoff", slots={"topic": "labour_dispute"})
-    asyncio.run(ActionHumanHandoff(knowledge_base).run(dispatcher, tracker, {}))
-    text = dispatcher.messages[0]["text"]
+def test_contact_lines_are_the_office_contact_from_the_seeds(knowledge_base) -> None:
+    text = "\n".join(contact_lines(knowledge_base))
     assert "63765360" in text and "yzfgshk@163.com" in text and "渝中府办〔2023〕32号" in text
-    assert "区人力社保局" in text  # the lead of the topic the user was on
 
 
 def _user(intent: str) -> dict:
     return {"event": "user", "text": "…", "parse_data": {"intent": {"name": intent}}}
 
 
-def test_misunderstood_twice_in_a_row_offers_a_person(knowledge_base, dispatcher) -> None:
+def test_misunderstood_twice_in_a_row_hands_over(knowledge_base, dispatcher) -> None:
     from rasa_sdk import Tracker
 
     from actions.clarify import misunderstood_in_a_row
@@ -61,9 +58,10 @@ def test_misunderstood_twice_in_a_row_offers_a_person(knowledge_base, dispatcher
         {"name": "tax", "confidence": 0.3}]}
     tracker = Tracker("u", {}, latest, events, False, None, {}, "action_listen")
     assert misunderstood_in_a_row(tracker) == 2
-    asyncio.run(ActionClarifyTopic(knowledge_base).run(dispatcher, tracker, {}))
-    message = dispatcher.messages[0]
-    assert "63765360" in message["text"] and not message.get("buttons")
+    events_out = asyncio.run(ActionClarifyTopic(knowledge_base).run(dispatcher, tracker, {}))
+    assert not dispatcher.messages  # no third ask-back: action_start_handoff speaks next
+    assert {"event": "slot", "name": "handoff_reason", "value": "misunderstood", "timestamp": None} in events_out
+    assert events_out[-1] == {"event": "followup", "name": "action_start_handoff", "timestamp": None}
 
     once = Tracker("u", {}, latest, events[:3], False, None, {}, "action_listen")
     assert misunderstood_in_a_row(once) == 1

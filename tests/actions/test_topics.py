@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 
 from actions.topics import ActionAnswerFollowup, ActionAnswerTopic, current_topic
 
@@ -23,7 +23,9 @@ def test_every_topic_answer_names_lead_item_and_channel(knowledge_base, tracker_
     for topic in knowledge_base.topics.values():
         dispatcher.messages.clear()
         events = run(action, dispatcher, tracker_factory(intent=topic.id))
-        assert events == [SlotSet("topic", topic.id)]
+        assert events[0] == SlotSet("topic", topic.id)
+        # a dispute is handed to a person after the answer; nothing else is
+        assert (events[-1] == FollowupAction("action_start_handoff")) is topic.needs_person
         [message] = dispatcher.messages
         text, card = message["text"], message["custom"]
         lead = knowledge_base.departments[topic.lead[0]]

@@ -67,6 +67,21 @@ def test_messages_keep_what_was_typed(normalizer: TextNormalizer) -> None:
     assert empty.get("text") == ""
 
 
+@pytest.mark.parametrize("payload", [
+    '/answer_rated_badly{"rating_level": "非常不满意", "topic": "construction_permit", "rating_reason": "答非所问"}',
+    '/rate_service{"rating_level": "满意", "case_id": "3"}', "/company_opening", "/nlu_fallback@0.9",
+])
+def test_intent_payloads_pass_untouched(normalizer: TextNormalizer, payload: str) -> None:
+    """Buttons and channels send /intent{…}; Rasa unpacks it after the pipeline, as sent."""
+    [message] = normalizer.process([Message(data={"text": payload})])
+    assert message.get("text") == payload and message.get("typed_language") is None
+
+
+def test_a_slash_before_words_is_still_a_message(normalizer: TextNormalizer) -> None:
+    [message] = normalizer.process([Message(data={"text": "/開公司"})])
+    assert message.get("text") == "/开公司"
+
+
 def test_training_examples_are_normalized_too(normalizer: TextNormalizer) -> None:
     data = TrainingData([Message(data={"text": "啷个續貸", "intent": "first_loan_renewal"})])
     assert normalizer.process_training_data(data).training_examples[0].get("text") == "怎么续贷"

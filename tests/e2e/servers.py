@@ -29,11 +29,13 @@ def free_port() -> int:
 class Servers:
     """A running assistant: its URL, tracker database and HTTP API token."""
 
-    def __init__(self, url: str, tracker_db: Path, widget_url: str = "", channels_db: str = "") -> None:
+    def __init__(self, url: str, tracker_db: Path, widget_url: str = "", channels_db: str = "",
+                 console_url: str = "") -> None:
         self.url = url
         self.tracker_db = tracker_db
         self.widget_url = widget_url
-        self.channels_db = channels_db
+        self.channels_db = channels_db  # DATABASE_URL: the channels' store and the cases
+        self.console_url = console_url
 
     def say(self, sender: str, message: str) -> list[dict]:
         reply = requests.post(f"{self.url}/webhooks/rest/webhook",
@@ -53,7 +55,7 @@ def running(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Servers]:
     """scripts/run.sh with its own ports, tracker database and extra environment."""
     if not MODEL.exists():
         pytest.fail(f"no model at {MODEL}: run make train")
-    rasa_port, actions_port, widget_port = free_port(), free_port(), free_port()
+    rasa_port, actions_port, widget_port, console_port = free_port(), free_port(), free_port(), free_port()
     channels_db = f"sqlite:///{tmp / 'channels.db'}"
     endpoints, tracker_db = tmp / "endpoints.yml", tmp / "tracker.db"
     endpoints.write_text(
@@ -61,15 +63,18 @@ def running(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Servers]:
         f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n', encoding="utf-8")
     full_env = {**os.environ, "VENV": str(Path(sys.executable).parent.parent), "RASA_PORT": str(rasa_port),
                 "ACTIONS_PORT": str(actions_port), "ENDPOINTS": str(endpoints), "RASA_AUTH_TOKEN": TOKEN,
-                "WIDGET_PORT": str(widget_port), "DATABASE_URL": channels_db, **(env or {})}
+                "WIDGET_PORT": str(widget_port), "CONSOLE_PORT": str(console_port), "DATABASE_URL": channels_db,
+                **(env or {})}
     log_path = tmp / "run.log"
     with log_path.open("w") as log:
         process = subprocess.Popen([str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=full_env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://127.0.0.1:{rasa_port}"
         try:
-            _wait_until_up(url, f"http://127.0.0.1:{actions_port}/health", process, log_path)
-            yield Servers(url, tracker_db, f"http://127.0.0.1:{widget_port}", full_env["DATABASE_URL"])
+            console_url = f"http://127.0.0.1:{console_port}"
+            _wait_until_up(url, [f"http://127.0.0.1:{actions_port}/health", f"{console_url}/healthz"], process,
+                           log_path)
+            yield Servers(url, tracker_db, f"http://127.0.0.1:{widget_port}", full_env["DATABASE_URL"], console_url)
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             try:
@@ -78,14 +83,14 @@ def running(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Servers]:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-def _wait_until_up(url: str, actions_health: str, process: subprocess.Popen, log: Path) -> None:
+def _wait_until_up(url: str, health: list[str], process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"run.sh exited {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
             if (requests.get(f"{url}/status", params={"token": TOKEN}, timeout=2).ok
-                    and requests.get(actions_health, timeout=2).ok):
+                    and all(requests.get(other, timeout=2).ok for other in health)):
                 return
         except requests.RequestException:  # refused or slow while starting
             pass

@@ -89,9 +89,10 @@ def test_english_question_gets_an_english_line_and_the_chinese_answer(servers: S
     assert "【开办企业】" in text and cards(replies)[0]["department"]["id"] == "scjg"
 
 
-def test_misunderstood_twice_offers_a_person(servers: Servers) -> None:
+def test_misunderstood_twice_hands_over_to_a_person(servers: Servers) -> None:
     # "/nlu_fallback" is what NLU yields for a message it cannot place; sent as a payload
     # it makes the misunderstanding deterministic.
     first = servers.say("owner-lost", "/nlu_fallback")
-    assert "63765360" not in texts(first)
-    assert "63765360" in texts(servers.say("owner-lost", "/nlu_fallback"))
+    assert "没能理解" not in texts(first) and "手机号" not in texts(first)  # the first time: an ask-back
+    second = texts(servers.say("owner-lost", "/nlu_fallback"))
+    assert "没能理解" in second and "手机号" in second  # the handoff form asks for a contact

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import requests
 import socketio
 
 from channels.webchat import origin_check
-from tests.e2e.servers import Servers
+from tests.e2e.servers import TOKEN, Servers
 
 pytestmark = [pytest.mark.model, pytest.mark.servers]
 
@@ -94,3 +95,14 @@ def test_a_rating_must_be_of_an_answer_the_conversation_was_shown(servers: Serve
     assert asyncio.run(rate(session, "construction_permit", "zhujian")) == "saved"
     assert asyncio.run(rate(session, "tax", "shuiwu")) == "refused"  # never answered here
     assert asyncio.run(rate("someone-else", "construction_permit", "zhujian")) == "refused"
+    # a 差评 is followed up: the conversation is handed to the rated answer's department
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        tracker = requests.get(f"{servers.url}/conversations/{session}/tracker", params={"token": TOKEN},
+                               timeout=10).json()
+        if (tracker.get("active_loop") or {}).get("name") == "handoff_form":
+            break
+        time.sleep(0.5)
+    assert (tracker.get("active_loop") or {}).get("name") == "handoff_form", tracker.get("latest_message")
+    assert tracker["slots"]["handoff_reason"] == "bad_rating" and tracker["slots"]["handoff_department"] == "zhujian"
+    assert "「非常不满意」" in tracker["slots"]["handoff_problem"]

@@ -167,6 +167,7 @@ def safe_and_slow(tmp_path_factory) -> Iterator[tuple[Servers, str]]:
     tmp = tmp_path_factory.mktemp("wechat-safe")
     env = {"WECHAT_TOKEN": TOKEN, "WECHAT_APPID": APP, "WECHAT_APPSECRET": "s", "WECHAT_ENCODING_AES_KEY": KEY,
            "WECHAT_API_BASE": f"http://127.0.0.1:{api.server_port}", "WECHAT_REPLY_WINDOW": "0.05",
+           "WECHAT_RETRY_WINDOW": "3",
            "DATABASE_URL": f"sqlite:///{tmp / 'channels.db'}"}
     try:
         with running(tmp, env) as servers:
@@ -236,3 +237,57 @@ def test_a_retry_waiting_for_a_slow_answer_carries_it_passively(safe_and_slow) -
     assert "区公共资源交易监管局" in inner
     time.sleep(1)
     assert not any(c[2].get("touser") == "o-retry" for c in StandIn.calls)  # no API quota spent
+
+
+def _sent_to(user: str, words: str, timeout: float = 20) -> dict:
+    """The customer-service message the API stand-in received for user containing words."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path, _, body in list(StandIn.calls):
+            if path == "/cgi-bin/message/custom/send" and body.get("touser") == user and words in body["text"]["content"]:
+                return body
+        time.sleep(0.2)
+    pytest.fail(f"nothing with {words!r} sent to {user}: {[c[2] for c in StandIn.calls if c[2]]}")
+
+
+def test_a_wechat_user_handed_over_gets_staff_replies_until_the_window_closes(safe_and_slow) -> None:
+    """Handoff over WeChat: the case, the specialist's reply through the customer-service API,
+    and a refused reply (45015: the 48-hour window closed) reported as not delivered."""
+    from cases.repository import CaseRepository
+    from console.accounts import Accounts
+
+    servers, _ = safe_and_slow
+    user = "o-handoff"
+    for number, (text, next_question) in enumerate([("转人工", "手机号"), ("微信 zhang_san88", "名称是"),
+                                                    ("重庆某某商贸有限公司", "一句话"),
+                                                    ("想问进口食品备案找哪里", "案件 #")]):
+        answer = _safe_post(servers, user, text, f"77700{number}")
+        assert answer.status_code == 200
+        if answer.text == "success":  # too slow for the 50 ms window: through the API
+            _sent_to(user, next_question)
+        else:  # ready in time: the passive reply
+            envelope = parse_xml(answer.content)
+            assert next_question in WeChatCrypto(TOKEN, KEY, APP).decrypt_message(
+                answer.content, envelope["MsgSignature"], envelope["TimeStamp"], envelope["Nonce"])
+    case = CaseRepository(servers.channels_db).open_case_of(user)
+    assert (case.channel, case.contact, case.company) == ("wechat", "微信 zhang_san88", "重庆某某商贸有限公司")
+
+    Accounts(servers.channels_db).add("wx_fagai", "wechat-e2e-pass", "specialist", case.department, "孙专员")
+    staff = requests.Session()
+    staff.post(f"{servers.console_url}/api/login", json={"username": "wx_fagai", "password": "wechat-e2e-pass"},
+               timeout=10).raise_for_status()
+    detail = staff.get(f"{servers.console_url}/api/cases/{case.id}", timeout=10).json()
+    assert detail["reach"]["reachable"] and detail["reach"]["window_closes_at"] > time.time() + 47 * 3600
+    assert staff.post(f"{servers.console_url}/api/cases/{case.id}/claim", json={}, timeout=30).status_code == 200
+    greeting = _sent_to(user, "已接手您的问题")
+    assert greeting["text"]["content"].startswith("【区发展改革委 孙专员】")
+    sent = staff.post(f"{servers.console_url}/api/cases/{case.id}/reply", json={"text": "进口食品备案在区商务委。"},
+                      timeout=30).json()
+    assert sent["delivered"] is True and _sent_to(user, "进口食品备案在区商务委")
+
+    StandIn.send_answers.append({"errcode": 45015, "errmsg": "response out of time limit or subscription is canceled"})
+    refused = staff.post(f"{servers.console_url}/api/cases/{case.id}/reply", json={"text": "还在吗？"}, timeout=30)
+    assert refused.status_code == 200 and refused.json()["delivered"] is False
+    assert "48 小时" in refused.json()["message"] and "zhang_san88" in refused.json()["message"]
+    detail = staff.get(f"{servers.console_url}/api/cases/{case.id}", timeout=10).json()
+    assert detail["reach"]["reachable"] is False and detail["events"][-1]["action"] == "reply_failed"

@@ -1,0 +1,417 @@
+"""Handoff cases in SQL: migrations, the waiting → claimed → resolved life, audit trail, queue, rating."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+
+from cases import repository as repository_module
+from cases import schema
+from cases.repository import LIMITS, RATING_LEVELS, CaseConflict, CaseNotFound, CaseRepository
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/cases.db"
+
+
+@pytest.fixture
+def repo(url: str) -> CaseRepository:
+    return CaseRepository(url)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The repository's time.time(), moved by hand: clock[0] += 60."""
+    now = [1_700_000_000.0]
+    monkeypatch.setattr(repository_module, "time", SimpleNamespace(time=lambda: now[0]))
+    return now
+
+
+def open_case(repo: CaseRepository, conversation: str = "u1", department: str = "shuiwu", **fields):
+    case, new = repo.open(conversation, "socketio", fields.pop("reason", "user_request"), department, **fields)
+    assert new
+    return case
+
+
+# migrations ------------------------------------------------------------------------------
+def test_migrate_applies_version_one_once(url: str) -> None:
+    engine = schema.engine_for(url)
+    assert schema.applied(engine) == []
+    assert schema.migrate(engine) == [1]
+    assert schema.applied(engine) == [1]
+    assert schema.migrate(engine) == []
+    assert schema.applied(engine) == [1]
+    tables = set(sa.inspect(engine).get_table_names())
+    assert {"schema_migrations", "cases", "case_events", "staff", "staff_sessions"} <= tables
+
+
+def test_engine_for_creates_the_folder_of_a_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/deep/er/cases.db"
+    CaseRepository(url)
+    assert (tmp_path / "deep" / "er" / "cases.db").exists()
+
+
+def test_two_repositories_on_the_same_file_both_work(url: str) -> None:
+    first, second = CaseRepository(url), CaseRepository(url)
+    case = open_case(first, "u1")
+    assert second.get(case.id) == case
+    assert second.open("u1", "socketio", "user_request", "shuiwu") == (case, False)
+    assert schema.applied(first.engine) == [1]
+
+
+def test_concurrent_starts_on_a_fresh_file(url: str) -> None:
+    repos: list[CaseRepository] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            repos.append(CaseRepository(url))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(repos) == 4
+    cases = [open_case(repo, f"u{n}") for n, repo in enumerate(repos)]
+    assert len({case.id for case in cases}) == 4
+    assert schema.applied(repos[0].engine) == [1]
+
+
+def test_a_migration_interrupted_part_way_can_be_applied_again(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process killed (or a disk full) in the middle of a migration must not leave the
+    database in a state no later start can migrate."""
+    engine = schema.engine_for(url)
+
+    def interrupted(db) -> None:
+        schema.cases.create(db)
+        raise sa.exc.OperationalError("CREATE TABLE case_events", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [(1, "interrupted", interrupted)])
+    with pytest.raises(sa.exc.OperationalError):
+        schema.migrate(engine, attempts=1)
+    monkeypatch.undo()
+    try:
+        applied = schema.migrate(engine, attempts=1)
+    except sa.exc.OperationalError as error:
+        pytest.fail("BUG: on SQLite the DDL of a failed migration is not rolled back (pysqlite runs CREATE TABLE "
+                    f"outside the transaction), so every later migrate() fails: {error.orig}")
+    assert applied == [1]
+
+
+# opening ---------------------------------------------------------------------------------
+def test_open_returns_the_open_case_until_it_is_resolved(repo: CaseRepository) -> None:
+    case, new = repo.open("u1", "wechat", "complaint", "shuiwu", "tax", contact="13812345678", company="某公司",
+                          problem="发票开不出来")
+    assert new is True
+    assert (case.conversation_id, case.channel, case.reason, case.topic, case.department) == \
+        ("u1", "wechat", "complaint", "tax", "shuiwu")
+    assert (case.status, case.assignee, case.outcome, case.rating) == ("waiting", None, None, None)
+    assert (case.contact, case.company, case.problem) == ("13812345678", "某公司", "发票开不出来")
+    assert case.is_open and case.created_at == case.queued_at
+    assert repo.open_case_of("u1") == case
+
+    again, new = repo.open("u1", "wechat", "user_request", "scjg")
+    assert (again, new) == (case, False)
+    repo.claim(case.id, "zhang")
+    assert repo.open("u1", "wechat", "user_request", "scjg") == (repo.get(case.id), False)
+
+    repo.resolve(case.id, "zhang")
+    assert repo.open_case_of("u1") is None
+    later, new = repo.open("u1", "wechat", "user_request", "scjg")
+    assert new is True and later.id != case.id and later.department == "scjg"
+
+
+def test_open_cases_are_per_conversation(repo: CaseRepository) -> None:
+    one, two = open_case(repo, "u1"), open_case(repo, "u2")
+    assert one.id != two.id
+    assert repo.open_case_of("u1").id == one.id and repo.open_case_of("u2").id == two.id
+    assert repo.open_case_of("u3") is None
+
+
+@pytest.mark.parametrize("conversation, reason, department", [
+    ("u1", "because", "shuiwu"),
+    ("u1", "", "shuiwu"),
+    ("u1", "user_request", ""),
+    ("", "user_request", "shuiwu"),
+])
+def test_open_rejects_a_bad_reason_or_a_missing_department(repo: CaseRepository, conversation: str, reason: str,
+                                                           department: str) -> None:
+    with pytest.raises(ValueError):
+        repo.open(conversation, "socketio", reason, department)
+    assert repo.queue(statuses=("waiting", "claimed", "resolved")) == []
+
+
+def test_open_without_a_channel_or_topic(repo: CaseRepository) -> None:
+    case, _ = repo.open("u1", "", "user_request", "shuiwu", topic="")
+    assert case.channel == "unknown" and case.topic is None
+
+
+@pytest.mark.parametrize("field", ["contact", "company", "problem"])
+def test_long_fields_are_cut_to_the_limits(repo: CaseRepository, field: str) -> None:
+    case = open_case(repo, **{field: "  " + "长" * (LIMITS[field] + 50) + "  "})
+    assert getattr(case, field) == "长" * LIMITS[field]
+
+
+def test_html_is_stored_verbatim(repo: CaseRepository) -> None:
+    html = "<script>alert('x')</script> & <b>粗</b>"
+    case = open_case(repo, contact=html[:40], company=html, problem=html)
+    stored = repo.get(case.id)
+    assert (stored.contact, stored.company, stored.problem) == (html[:40], html, html)
+    event = repo.note(case.id, "zhang", html)
+    assert event.detail == html and repo.events(case.id, "note")[0].detail == html
+
+
+# transitions -----------------------------------------------------------------------------
+def test_claim_then_a_second_claim_conflicts(repo: CaseRepository, clock: list[float]) -> None:
+    case = open_case(repo)
+    clock[0] += 30
+    claimed = repo.claim(case.id, "zhang")
+    assert (claimed.status, claimed.assignee, claimed.claimed_at) == ("claimed", "zhang", clock[0])
+    assert claimed.updated_at == clock[0]
+    with pytest.raises(CaseConflict):
+        repo.claim(case.id, "li")
+    assert repo.get(case.id).assignee == "zhang"
+
+
+def test_release_puts_the_case_back_in_the_queue(repo: CaseRepository, clock: list[float]) -> None:
+    case = open_case(repo)
+    clock[0] += 30
+    repo.claim(case.id, "zhang")
+    clock[0] += 60
+    released = repo.release(case.id, "zhang")
+    assert (released.status, released.assignee) == ("waiting", None)
+    assert released.queued_at == clock[0] > case.queued_at
+    with pytest.raises(CaseConflict):
+        repo.release(case.id, "zhang")  # waiting: nothing to release
+
+
+@pytest.mark.parametrize("claimed_first", [False, True])
+def test_reassign_moves_the_case_to_another_queue(repo: CaseRepository, clock: list[float],
+                                                  claimed_first: bool) -> None:
+    case = open_case(repo, department="shuiwu")
+    if claimed_first:
+        repo.claim(case.id, "zhang")
+    clock[0] += 60
+    moved = repo.reassign(case.id, "boss", "scjg")
+    assert (moved.department, moved.status, moved.assignee, moved.queued_at) == ("scjg", "waiting", None, clock[0])
+    assert repo.events(case.id, "reassigned")[0].detail == "scjg"
+
+
+def test_reassign_needs_a_department(repo: CaseRepository) -> None:
+    case = open_case(repo)
+    with pytest.raises(ValueError):
+        repo.reassign(case.id, "boss", "")
+    assert repo.get(case.id).department == "shuiwu"
+
+
+def test_resolve_solved_only_from_claimed(repo: CaseRepository) -> None:
+    case = open_case(repo)
+    with pytest.raises(CaseConflict):
+        repo.resolve(case.id, "zhang", "solved")
+    assert repo.get(case.id).status == "waiting"
+    repo.claim(case.id, "zhang")
+    done = repo.resolve(case.id, "zhang", "solved")
+    assert (done.status, done.outcome, done.is_open) == ("resolved", "solved", False)
+    assert done.resolved_at is not None
+
+
+@pytest.mark.parametrize("claimed_first", [False, True])
+def test_resolve_handed_back_from_waiting_or_claimed(repo: CaseRepository, claimed_first: bool) -> None:
+    case = open_case(repo)
+    if claimed_first:
+        repo.claim(case.id, "zhang")
+    done = repo.resolve(case.id, "boss", "handed_back")
+    assert (done.status, done.outcome) == ("resolved", "handed_back")
+    assert repo.events(case.id)[-1].action == "handed_back"
+
+
+def test_resolve_rejects_an_unknown_outcome(repo: CaseRepository) -> None:
+    case = open_case(repo)
+    repo.claim(case.id, "zhang")
+    with pytest.raises(ValueError):
+        repo.resolve(case.id, "zhang", "closed")
+    assert repo.get(case.id).status == "claimed"
+
+
+@pytest.mark.parametrize("act", [
+    lambda repo, case_id: repo.claim(case_id, "li"),
+    lambda repo, case_id: repo.release(case_id, "zhang"),
+    lambda repo, case_id: repo.reassign(case_id, "boss", "scjg"),
+    lambda repo, case_id: repo.resolve(case_id, "zhang", "solved"),
+    lambda repo, case_id: repo.resolve(case_id, "zhang", "handed_back"),
+], ids=["claim", "release", "reassign", "resolve", "hand_back"])
+def test_nothing_moves_a_resolved_case(repo: CaseRepository, act) -> None:
+    case = open_case(repo)
+    repo.claim(case.id, "zhang")
+    resolved = repo.resolve(case.id, "zhang")
+    with pytest.raises(CaseConflict):
+        act(repo, case.id)
+    assert repo.get(case.id) == resolved
+
+
+@pytest.mark.parametrize("act", [
+    lambda repo: repo.get(999),
+    lambda repo: repo.claim(999, "zhang"),
+    lambda repo: repo.release(999, "zhang"),
+    lambda repo: repo.reassign(999, "boss", "scjg"),
+    lambda repo: repo.resolve(999, "zhang", "handed_back"),
+    lambda repo: repo.note(999, "zhang", "备注"),
+    lambda repo: repo.record(999, "zhang", "replied", "你好"),
+], ids=["get", "claim", "release", "reassign", "resolve", "note", "record"])
+def test_an_unknown_case_is_not_found(repo: CaseRepository, act) -> None:
+    open_case(repo)
+    with pytest.raises(CaseNotFound):
+        act(repo)
+    assert repo.events(999) == []
+
+
+# audit trail -----------------------------------------------------------------------------
+def test_the_audit_trail_lists_every_action_with_its_actor_in_order(repo: CaseRepository) -> None:
+    case = open_case(repo, reason="complaint")
+    repo.claim(case.id, "zhang")
+    repo.note(case.id, "zhang", "  已电话联系  ")
+    repo.release(case.id, "zhang")
+    repo.reassign(case.id, "boss", "scjg")
+    repo.claim(case.id, "li")
+    repo.record(case.id, "li", "replied", "您好，我是专员")
+    repo.resolve(case.id, "li")
+    trail = [(e.action, e.actor, e.detail) for e in repo.events(case.id)]
+    assert trail == [
+        ("opened", "assistant", "complaint"),
+        ("claimed", "zhang", ""),
+        ("note", "zhang", "已电话联系"),
+        ("released", "zhang", ""),
+        ("reassigned", "boss", "scjg"),
+        ("claimed", "li", ""),
+        ("replied", "li", "您好，我是专员"),
+        ("resolved", "li", ""),
+    ]
+    assert [e.actor for e in repo.events(case.id, "claimed")] == ["zhang", "li"]
+    assert all(e.case_id == case.id for e in repo.events(case.id))
+
+
+def test_a_failed_transition_leaves_no_trace(repo: CaseRepository) -> None:
+    case = open_case(repo)
+    repo.claim(case.id, "zhang")
+    with pytest.raises(CaseConflict):
+        repo.claim(case.id, "li")
+    assert [e.action for e in repo.events(case.id)] == ["opened", "claimed"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_an_empty_note_is_refused(repo: CaseRepository, text: str) -> None:
+    case = open_case(repo)
+    with pytest.raises(ValueError):
+        repo.note(case.id, "zhang", text)
+    assert repo.events(case.id, "note") == []
+
+
+def test_record_marks_and_clears_unreachable(repo: CaseRepository, clock: list[float]) -> None:
+    case = open_case(repo)
+    clock[0] += 10
+    event = repo.record(case.id, "zhang", "reply_failed", "45015 超过 48 小时", unreachable=True)
+    assert (event.action, event.actor, event.at) == ("reply_failed", "zhang", clock[0])
+    assert repo.get(case.id).unreachable_at == clock[0]
+    clock[0] += 10
+    repo.record(case.id, "zhang", "note", "只是备注")  # unreachable=None: unchanged
+    assert repo.get(case.id).unreachable_at == clock[0] - 10
+    repo.record(case.id, "zhang", "replied", "你好", unreachable=False)
+    assert repo.get(case.id).unreachable_at is None
+    assert repo.get(case.id).updated_at == clock[0]
+
+
+# the queue -------------------------------------------------------------------------------
+def test_queue_waiting_first_then_longest_waiting(repo: CaseRepository, clock: list[float]) -> None:
+    ids = {}
+    for name, department in [("a", "shuiwu"), ("b", "scjg"), ("c", "shuiwu"), ("d", "shuiwu"), ("e", "scjg")]:
+        ids[name] = open_case(repo, name, department).id
+        clock[0] += 60
+    repo.claim(ids["a"], "zhang")  # oldest, but claimed: after every waiting case
+    repo.claim(ids["c"], "zhang")
+    repo.claim(ids["d"], "li")
+    repo.release(ids["d"], "li")  # back in the queue now: behind b and e
+    repo.claim(ids["e"], "li")
+    repo.resolve(ids["e"], "li")
+
+    assert [c.conversation_id for c in repo.queue()] == ["b", "d", "a", "c"]
+    assert [c.conversation_id for c in repo.queue(departments=["shuiwu"])] == ["d", "a", "c"]
+    assert [c.conversation_id for c in repo.queue(departments=["scjg"])] == ["b"]
+    assert repo.queue(departments=[]) == []
+    assert [c.conversation_id for c in repo.queue(statuses=["waiting"])] == ["b", "d"]
+    assert [c.conversation_id for c in repo.queue(statuses=["resolved"])] == ["e"]
+    assert [c.conversation_id for c in repo.queue(statuses=["bogus"])] == []
+    assert len(repo.queue(limit=2)) == 2
+
+
+# rating ----------------------------------------------------------------------------------
+def _resolved(repo: CaseRepository, conversation: str = "u1"):
+    case = open_case(repo, conversation)
+    repo.claim(case.id, "zhang")
+    return repo.resolve(case.id, "zhang")
+
+
+def test_rate_a_resolved_case_once_from_its_own_conversation(repo: CaseRepository) -> None:
+    case = _resolved(repo)
+    with pytest.raises(CaseConflict):
+        repo.rate(case.id, "someone-else", "非常满意")
+    rated = repo.rate(case.id, "u1", "满意")
+    assert rated.rating == "满意"
+    with pytest.raises(CaseConflict):
+        repo.rate(case.id, "u1", "非常不满意")
+    assert repo.get(case.id).rating == "满意"
+    assert [(e.actor, e.action, e.detail) for e in repo.events(case.id, "rated")] == [("user", "rated", "满意")]
+
+
+@pytest.mark.parametrize("claimed", [False, True])
+def test_an_open_case_cannot_be_rated(repo: CaseRepository, claimed: bool) -> None:
+    case = open_case(repo)
+    if claimed:
+        repo.claim(case.id, "zhang")
+    with pytest.raises(CaseConflict):
+        repo.rate(case.id, "u1", "满意")
+    assert repo.get(case.id).rating is None
+
+
+@pytest.mark.parametrize("level", ["", "好", "very good", "满意 ", None])
+def test_rate_refuses_a_level_outside_the_five(repo: CaseRepository, level) -> None:
+    case = _resolved(repo)
+    with pytest.raises(ValueError):
+        repo.rate(case.id, "u1", level)
+    assert repo.get(case.id).rating is None
+
+
+def test_rate_an_unknown_case_conflicts(repo: CaseRepository) -> None:
+    with pytest.raises((CaseConflict, CaseNotFound)):
+        repo.rate(999, "u1", RATING_LEVELS[0])
+
+
+def test_last_resolved_of_a_conversation(repo: CaseRepository, clock: list[float]) -> None:
+    assert repo.last_resolved_of("u1") is None
+    first = _resolved(repo)
+    clock[0] += 60
+    second = _resolved(repo)
+    open_case(repo, "u1")  # open ones do not count
+    assert repo.last_resolved_of("u1").id == second.id != first.id
+    assert repo.last_resolved_of("u2") is None
+
+
+# restart ---------------------------------------------------------------------------------
+def test_a_case_survives_a_restart(url: str) -> None:
+    before = CaseRepository(url)
+    case = open_case(before, "u1", contact="13812345678", problem="开餐馆")
+    before.claim(case.id, "zhang")
+    before.engine.dispose()
+    after = CaseRepository(url)
+    assert after.get(case.id) == before.get(case.id)
+    assert after.open_case_of("u1").assignee == "zhang"
+    assert [e.action for e in after.events(case.id)] == ["opened", "claimed"]
+    assert schema.applied(after.engine) == [1]

@@ -1,0 +1,55 @@
+"""Headless Chromium (Debian's chromium + chromium-driver) for the end-to-end tests."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import ROOT
+
+SHOTS = ROOT / "reports" / "screenshots"
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not (CHROMIUM and DRIVER):
+        pytest.fail("Debian's chromium and chromium-driver are needed: make setup installs them")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1100,900", "--lang=zh-CN"):
+        options.add_argument(flag)
+    options.binary_location = CHROMIUM
+    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def wait(driver, condition, timeout: float = 20):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def ask(driver, text: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = driver.find_element(By.CSS_SELECTOR, ".zq-input")
+    box.send_keys(text)
+    box.send_keys(Keys.ENTER)
+
+
+def cards(driver) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [c.text for c in driver.find_elements(By.CSS_SELECTOR, ".zq-card")]
+
+
