@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SessionStarted, SlotSet, ActionExecuted
+from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -34,20 +34,29 @@ FORM_SLOTS = ("handoff_contact", "handoff_company", "handoff_problem")
 HANDOFF_SLOTS = (*FORM_SLOTS, "handoff_reason", "handoff_department", "handoff_cancelled")
 REASON_OF_INTENT = {"complain": "complaint", "answer_rated_badly": "bad_rating"}
 
-SKIP = re.compile(r"^(跳过|略过|不方便|不想说|不想留|不留|不提供|不告诉你|没有|无|暂无|不用|skip|pass|-|/|—)[。！!.~～]*$",
-                  re.I)
+SKIP = re.compile(r"^(跳过|略过|不方便|不想说|不想留|不想填|不留|不填|不提供|不告诉你|保密|没有|无|暂无|不用|不用了|不需要|"
+                  r"skip|pass|-|/|—)[。！!.~～]*$", re.I)
 CANCEL = re.compile(r"^(取消|取消转人工|不转了|不转人工了|不用转了|不需要人工了?|算了|不要人工了?|cancel)[。！!.~～]*$", re.I)
+# 「手机：138…」「我的电话是023-…」: the words before the number are not part of it
+CONTACT_LABEL = re.compile(r"^(?:我的|我)?(?:手机|手机号|电话|座机|联系电话|联系方式|微信号?|邮箱)?(?:号码)?(?:是|为)?[:：]?\s*")
 MOBILE = re.compile(r"^(?:\+?86)?1[3-9]\d{9}$")
-LANDLINE = re.compile(r"^(?:0\d{2,3})?[2-9]\d{6,7}(?:转\d{1,6})?$")
+LANDLINE = re.compile(r"^(?:0\d{2,3})?[2-9]\d{6,7}(?:转\d{1,6})?$|^[48]00\d{7}$")
 # a WeChat id (6–20 of letters, digits, _ and -, starting with a letter), perhaps after 微信号：
 # or "wx:" ("wxid_…" is itself an id: an English prefix needs a separator)
 WECHAT_ID = re.compile(r"^(?:(?:wx|wechat)[:：\s]\s*|微信号?[:：\s]*)?([a-zA-Z][-_a-zA-Z0-9]{5,19})$", re.I)
 EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
 LIMITS = {"handoff_company": (2, 60), "handoff_problem": (4, 500)}
+MIN_COMPLAINT = 8  # shorter complaints (「我要投诉你们」) say nothing a specialist can act on: ask
 
 
 def cases_repository(cases: CaseRepository | None) -> CaseRepository:
+    """The repository an action was given (tests), else the process's one ($DATABASE_URL)."""
     return cases or repository_for()
+
+
+def unit_name(knowledge_base: KnowledgeBase, unit_id: str, default: str = "帮帮团") -> str:
+    unit = knowledge_base.departments.get(unit_id)
+    return unit.name if unit else default
 
 
 def typed_text(tracker: Tracker) -> str:
@@ -110,9 +119,11 @@ class ActionStartHandoff(Action):
         return team_department(self.kb)
 
     def problem(self, tracker: Tracker, intent: str | None) -> str | None:
-        """What the trigger already says of the problem: a complaint's words, a rated answer."""
+        """What the trigger already says of the problem: a complaint's words (when they say
+        more than 「我要投诉」), a rated answer."""
         if intent == "complain":
-            return typed_text(tracker)
+            said = typed_text(tracker)
+            return said if len(said) >= MIN_COMPLAINT else None
         if intent == "answer_rated_badly":
             values = {e.get("entity"): e.get("value") for e in (tracker.latest_message or {}).get("entities") or []}
             topic = self.kb.topic(values.get("topic"))
@@ -131,9 +142,8 @@ class ActionStartHandoff(Action):
                                                     + contact_lines(self.kb)))
             return [SlotSet(slot, None) for slot in HANDOFF_SLOTS] + [FollowupAction("action_listen")]
         if open_case:
-            unit = self.kb.departments.get(open_case.department)
             dispatcher.utter_message(
-                text=f"您的问题已经转给{unit.name if unit else '工作人员'}（案件 #{open_case.id}），"
+                text=f"您的问题已经转给{unit_name(self.kb, open_case.department, '工作人员')}（案件 #{open_case.id}），"
                      f"请稍候，工作人员接手后会在这里回复您。",
                 json_message=handoff_payload(self.kb, open_case.id, open_case.department, open_case.status))
             return [ConversationPaused()]
@@ -144,7 +154,7 @@ class ActionStartHandoff(Action):
         problem = tracker.get_slot("handoff_problem") or self.problem(tracker, intent)
         if problem:
             events.append(SlotSet("handoff_problem", problem[:LIMITS["handoff_problem"][1]]))
-        name = self.kb.departments[department].name if department in self.kb.departments else "帮帮团"
+        name = unit_name(self.kb, department)
         opening = {"complaint": "收到您的意见，我马上请工作人员跟进。",
                    "misunderstood": "抱歉一直没能理解您，我请工作人员来帮您。",
                    "bad_rating": "抱歉没能让您满意，我请工作人员跟进。",
@@ -179,12 +189,15 @@ class ValidateHandoffForm(FormValidationAction):
         declined = self._declined(value, "handoff_contact")
         if declined:
             return declined
-        compact = re.sub(r"[\s()（）-]", "", value)
         wechat = WECHAT_ID.match(value)
-        if MOBILE.match(compact) or LANDLINE.match(compact) or EMAIL.match(value):
-            return {"handoff_contact": compact if not EMAIL.match(value) else value}
         if wechat:
             return {"handoff_contact": f"微信 {wechat.group(1)}"}
+        bare = CONTACT_LABEL.sub("", value, count=1)
+        compact = re.sub(r"[\s()（）-]", "", bare)
+        if MOBILE.match(compact) or LANDLINE.match(compact):
+            return {"handoff_contact": compact}
+        if EMAIL.match(bare):
+            return {"handoff_contact": bare}
         dispatcher.utter_message(text="这个联系方式好像不完整。请留 11 位手机号、座机号（如 023-63765360）或微信号；"
                                       "不方便的话回复「跳过」。")
         return {"handoff_contact": None}
@@ -216,9 +229,8 @@ class ValidateHandoffForm(FormValidationAction):
 
 
 def handoff_payload(knowledge_base: KnowledgeBase, case_id: int, department: str, status: str) -> dict[str, Any]:
-    unit = knowledge_base.departments.get(department)
     return {"type": "handoff", "case_id": case_id, "department": department,
-            "department_name": unit.name if unit else department, "status": status}
+            "department_name": unit_name(knowledge_base, department, department), "status": status}
 
 
 class ActionOpenCase(Action):
@@ -250,8 +262,7 @@ class ActionOpenCase(Action):
             dispatcher.utter_message(text="\n".join(["抱歉，转人工暂时失败，您的信息没有送出。请稍后再说「转人工」，"
                                                      "或直接联系："] + contact_lines(self.kb)))
             return reset
-        unit = self.kb.departments.get(case.department)
-        lines = [f"已为您转人工：案件 #{case.id}，由{unit.name if unit else '帮帮团'}的企业服务专员处理。",
+        lines = [f"已为您转人工：案件 #{case.id}，由{unit_name(self.kb, case.department)}的企业服务专员处理。",
                  "专员接手后会在这里回复您；在此之前您发来的消息都会转给专员，我先不作答。"]
         if case.channel in ("wechat", "wecom"):
             lines.append("微信只能在您最近一次发消息后的 48 小时内给您回复消息，超过后专员会按您留的联系方式联系您。")
@@ -260,26 +271,3 @@ class ActionOpenCase(Action):
         dispatcher.utter_message(text="\n".join(lines),
                                  json_message=handoff_payload(self.kb, case.id, case.department, case.status))
         return reset + [ConversationPaused()]
-
-
-class ActionSessionStart(Action):
-    """A new session (after an hour's silence) carries the topic over and stays paused
-    while the conversation's case is open: a new session must not wake the bot up."""
-
-    def __init__(self, cases: CaseRepository | None = None) -> None:
-        self.cases = cases
-
-    def name(self) -> str:
-        return "action_session_start"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> list[EventType]:
-        events: list[EventType] = [SessionStarted()]
-        if tracker.get_slot("topic"):
-            events.append(SlotSet("topic", tracker.get_slot("topic")))
-        try:
-            if cases_repository(self.cases).open_case_of(tracker.sender_id):
-                events.append(ConversationPaused())
-        except Exception:  # noqa: BLE001 - no database: a new session cannot know of a case
-            logger.exception("cases database unavailable at session start")
-        return events + [ActionExecuted("action_listen")]

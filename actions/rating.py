@@ -16,9 +16,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import kb as kb_module
-from actions.handoff import handoff_events, handoff_payload
+from actions.handoff import cases_repository, handoff_events, handoff_payload
 from actions.kb import KnowledgeBase
-from cases.repository import BAD_RATINGS, RATING_LEVELS, CaseConflict, CaseNotFound, CaseRepository, repository_for
+from cases.repository import BAD_RATINGS, RATING_LEVELS, CaseConflict, CaseNotFound, CaseRepository
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,12 @@ class ActionAskServiceRating(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
-        case = (self.cases or repository_for()).last_resolved_of(tracker.sender_id)
+        try:
+            case = cases_repository(self.cases).last_resolved_of(tracker.sender_id)
+        except Exception:  # noqa: BLE001 - no database: the user can still go on asking
+            logger.exception("cases database unavailable")
+            dispatcher.utter_message(text="工作人员已处理完毕，智能助手继续为您服务。")
+            return []
         if case is None:
             return []
         buttons = [{"title": level, "payload": "/rate_service" + json.dumps(
@@ -69,9 +74,13 @@ class ActionRateService(Action):
             dispatcher.utter_message(text="请点选上面的五个评价之一。")
             return []
         try:
-            case = (self.cases or repository_for()).rate(int(case_id), tracker.sender_id, level)
+            case = cases_repository(self.cases).rate(int(case_id), tracker.sender_id, level)
         except (CaseConflict, CaseNotFound):
-            dispatcher.utter_message(text="这次服务已经评价过了，谢谢您！")
+            dispatcher.utter_message(text="这次服务已经评价过，或不是您的案件，无法再评价。谢谢您！")
+            return []
+        except Exception:  # noqa: BLE001 - the database is down: say so instead of nothing
+            logger.exception("could not record the rating of case %s", case_id)
+            dispatcher.utter_message(text="抱歉，评价暂时没能保存，请稍后再点一次。")
             return []
         if level in BAD_RATINGS:
             return handoff_events("bad_rating", case.department,

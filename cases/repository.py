@@ -150,14 +150,20 @@ class CaseRepository:
         if existing:
             return existing, False
         now = time.time()
-        with self.engine.begin() as db:
-            result = db.execute(cases.insert().values(
-                conversation_id=conversation_id[:200], channel=(channel or "unknown")[:40], reason=reason,
-                topic=topic or None, department=department, status="waiting", contact=_cut(contact, "contact"),
-                company=_cut(company, "company"), problem=_cut(problem, "problem"), created_at=now, queued_at=now,
-                updated_at=now))
-            case_id = int(result.inserted_primary_key[0])
-            self._log(db, case_id, ASSISTANT, "opened", reason, now)
+        try:
+            with self.engine.begin() as db:
+                result = db.execute(cases.insert().values(
+                    conversation_id=conversation_id[:200], channel=(channel or "unknown")[:40], reason=reason,
+                    topic=topic or None, department=department, status="waiting",
+                    contact=_cut(contact, "contact"), company=_cut(company, "company"),
+                    problem=_cut(problem, "problem"), created_at=now, queued_at=now, updated_at=now))
+                case_id = int(result.inserted_primary_key[0])
+                self._log(db, case_id, ASSISTANT, "opened", reason, now)
+        except sa.exc.IntegrityError:  # another process opened one a moment ago (one_open_case index)
+            existing = self.open_case_of(conversation_id)
+            if existing is None:
+                raise
+            return existing, False
         return self.get(case_id), True
 
     def rate(self, case_id: int, conversation_id: str, level: str) -> Case:
@@ -179,10 +185,11 @@ class CaseRepository:
         return self._move(case_id, actor, "claimed", ("waiting",),
                           {"status": "claimed", "assignee": actor, "claimed_at": time.time()})
 
-    def release(self, case_id: int, actor: str) -> Case:
-        """Back to the queue, unowned (the bot stays paused: the user still waits for a person)."""
+    def release(self, case_id: int, actor: str, assignee: str | None = None) -> Case:
+        """Back to the queue, unowned (the bot stays paused: the user still waits for a person).
+        With `assignee`, only while that person still owns it."""
         return self._move(case_id, actor, "released", ("claimed",),
-                          {"status": "waiting", "assignee": None, "queued_at": time.time()})
+                          {"status": "waiting", "assignee": None, "queued_at": time.time()}, assignee=assignee)
 
     def reassign(self, case_id: int, actor: str, department: str) -> Case:
         """To another department's queue, unowned."""
@@ -192,12 +199,14 @@ class CaseRepository:
                           {"status": "waiting", "assignee": None, "department": department,
                            "queued_at": time.time()}, detail=department)
 
-    def resolve(self, case_id: int, actor: str, outcome: str = "solved") -> Case:
+    def resolve(self, case_id: int, actor: str, outcome: str = "solved", assignee: str | None = None) -> Case:
+        """Solved (from claimed) or handed back to the bot (from claimed or waiting); with
+        `assignee`, only while the case is still as the caller saw it (that owner, or none)."""
         if outcome not in OUTCOMES:
             raise ValueError(f"not an outcome: {outcome!r}")
         allowed = ("claimed",) if outcome == "solved" else OPEN
         return self._move(case_id, actor, "resolved" if outcome == "solved" else "handed_back", allowed,
-                          {"status": "resolved", "outcome": outcome, "resolved_at": time.time()})
+                          {"status": "resolved", "outcome": outcome, "resolved_at": time.time()}, assignee=assignee)
 
     def note(self, case_id: int, actor: str, text: str) -> CaseEvent:
         text = _cut(text, "detail")
@@ -220,11 +229,13 @@ class CaseRepository:
 
     # internals --------------------------------------------------------------------------
     def _move(self, case_id: int, actor: str, action: str, from_statuses: tuple[str, ...],
-              values: dict[str, Any], detail: str = "") -> Case:
+              values: dict[str, Any], detail: str = "", assignee: str | None = None) -> Case:
         now = time.time()
+        query = cases.update().where(cases.c.id == case_id, cases.c.status.in_(from_statuses))
+        if assignee is not None:  # "" = unowned
+            query = query.where(cases.c.assignee == assignee if assignee else cases.c.assignee.is_(None))
         with self.engine.begin() as db:
-            done = db.execute(cases.update().where(cases.c.id == case_id, cases.c.status.in_(from_statuses))
-                              .values(updated_at=now, **values))
+            done = db.execute(query.values(updated_at=now, **values))
             if done.rowcount != 1:
                 current = db.execute(sa.select(cases.c.status).where(cases.c.id == case_id)).first()
                 if current is None:

@@ -78,6 +78,13 @@ staff_sessions = sa.Table(
 )
 
 
+# at most one open case per conversation, whatever two processes do at the same moment
+one_open_case = sa.Index("one_open_case_per_conversation", cases.c.conversation_id, unique=True,
+                         sqlite_where=cases.c.status.in_(("waiting", "claimed")),
+                         postgresql_where=cases.c.status.in_(("waiting", "claimed")))
+cases.indexes.discard(one_open_case)  # created by migration 2, not with the table
+
+
 def _v1(db: Connection) -> None:
     # checkfirst: SQLite runs DDL outside the transaction, so a start killed half-way through
     # leaves some tables behind without the version; the next start completes the step
@@ -85,9 +92,14 @@ def _v1(db: Connection) -> None:
         table.create(db, checkfirst=True)
 
 
+def _v2(db: Connection) -> None:
+    one_open_case.create(db, checkfirst=True)
+
+
 # (version, what it does, step). Append only; never edit a step that has shipped.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "cases, their audit trail, staff accounts and sessions", _v1),
+    (2, "one open case per conversation (partial unique index)", _v2),
 ]
 
 
@@ -96,7 +108,8 @@ def engine_for(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         return sa.create_engine(url, future=True, connect_args={"timeout": 30})
-    return sa.create_engine(url, future=True, pool_pre_ping=True)
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    return sa.create_engine(url, future=True, pool_pre_ping=True, connect_args=connect_args)
 
 
 def applied(engine: Engine) -> list[int]:

@@ -81,6 +81,7 @@ class WebChatInput(SocketIOInput):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.sessions: dict[str, str] = {}  # socket id → the conversation it joined
         if self.jwt_key:
             raise ValueError("socketio: jwt_key is not supported by this channel; remove it from credentials.yml")
 
@@ -104,6 +105,10 @@ class WebChatInput(SocketIOInput):
         async def handle_message(sid: str, data: Any) -> None:
             await self.handle(sid, data if isinstance(data, dict) else {}, on_new_message)
 
+        @sio.on("disconnect", namespace=self.namespace)
+        async def disconnect(sid: str) -> None:
+            self.sessions.pop(sid, None)
+
         @sio.on("rate", namespace=self.namespace)
         async def rate(sid: str, data: Any) -> None:
             await self.rate(sid, data if isinstance(data, dict) else {}, on_new_message)
@@ -112,6 +117,7 @@ class WebChatInput(SocketIOInput):
 
     async def confirm_session(self, sid: str, data: dict) -> None:
         session_id = data.get("session_id") or uuid.uuid4().hex
+        self.sessions[sid] = session_id if self.session_persistence else sid
         if self.session_persistence:
             entered = self.sio.enter_room(sid, session_id, namespace=self.namespace)
             if inspect.isawaitable(entered):  # python-socketio >= 5.10
@@ -126,6 +132,10 @@ class WebChatInput(SocketIOInput):
         store = store_for()
         session, topic = str(data.get("session_id") or ""), str(data.get("topic") or "")
         department = str(data.get("department") or "")
+        if not session or self.sessions.get(sid) != session:  # only the conversation this socket is in
+            await self.sio.emit("rating_refused", "not this socket's conversation", room=sid,
+                                namespace=self.namespace)
+            return
         if not store.was_answered(session, topic, department):
             await self.sio.emit("rating_refused", "no such answer in this conversation", room=sid,
                                 namespace=self.namespace)

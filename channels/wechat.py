@@ -74,6 +74,7 @@ class WeChatOutput(OutputChannel):
 
     def __init__(self, api: CustomerServiceAPI, channel: str) -> None:
         self.api = api
+        self.kind = channel
 
     @classmethod
     def name(cls) -> str:
@@ -86,8 +87,10 @@ class WeChatOutput(OutputChannel):
         staff = message.get("staff")
         if isinstance(staff, dict) and message.get("text"):  # a specialist's reply from the console
             message = {**message, "text": f"【{staff.get('department', '')} {staff.get('name', '')}】\n{message['text']}"}
-        text, _ = render.to_text([message])
+        text, payloads = render.to_text([message])
         if text:
+            # numbered choices (the rating asked after a case is resolved): 「1」 must mean them
+            self.api.store.offer(f"{self.kind}:{recipient_id}", payloads)
             await self.send_text_message(recipient_id, text)
 
 

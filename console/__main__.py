@@ -1,7 +1,7 @@
 """Start the staff console: python -m console [--host H] [--port P].
 
 Settings from the environment: CONSOLE_HOST (127.0.0.1), CONSOLE_PORT (8090), RASA_URL
-(http://localhost:5005), RASA_AUTH_TOKEN, DATABASE_URL (else var/cases.db),
+(http://localhost:5005), RASA_AUTH_TOKEN, RASA_TIMEOUT (20 s), DATABASE_URL (else var/cases.db),
 CONSOLE_SECURE_COOKIE=1 behind HTTPS.
 """
 
@@ -25,7 +25,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     url = database_url()
     console = Console(repository_for(url), Accounts(url),
-                      RasaClient(os.environ.get("RASA_URL", "http://localhost:5005"), os.environ.get("RASA_AUTH_TOKEN")),
+                      RasaClient(os.environ.get("RASA_URL", "http://localhost:5005"), os.environ.get("RASA_AUTH_TOKEN"),
+                                 float(os.environ.get("RASA_TIMEOUT", "20"))),
                       secure_cookie=os.environ.get("CONSOLE_SECURE_COOKIE") == "1")
     create_app(console).run(host=args.host, port=args.port, access_log=False)
 

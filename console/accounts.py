@@ -5,7 +5,7 @@ are random and only their SHA-256 is stored, so a copy of the database opens no 
 Five wrong passwords lock an account for 15 minutes.
 
 Command line (the only way accounts are made):
-    python -m console.accounts add zhang --role specialist --department shichang --name 张三
+    python -m console.accounts add zhang --role specialist --department scjg --name 张三
     python -m console.accounts list | passwd zhang | disable zhang | enable zhang
 The password is asked twice at the prompt, or read from stdin with --password-stdin.
 """
@@ -55,6 +55,10 @@ def check_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+# checked against for an unknown user, so that a wrong name costs what a wrong password costs
+_NOBODY = hash_password(secrets.token_urlsafe(16))
 
 
 def _token_hash(token: str) -> str:
@@ -144,14 +148,12 @@ class Accounts:
         with self.engine.connect() as db:
             row = db.execute(sa.select(staff).where(staff.c.username == username)).first()
         if row is None or not row.active:
-            check_password(password, hash_password("x" * MIN_PASSWORD))  # same time as a real check
+            check_password(password, _NOBODY)  # one scrypt, as for a known name
             return None
         if row.locked_until and row.locked_until > now:
             raise AccountLocked(row.locked_until)
         if not check_password(password, row.password_hash):
-            failures = row.failed_logins + 1
-            locked = now + LOCK_SECONDS if failures >= MAX_FAILURES else None
-            self._update(username, failed_logins=0 if locked else failures, locked_until=locked)
+            self._failed(username, now)
             return None
         token = secrets.token_urlsafe(32)
         with self.engine.begin() as db:
@@ -160,6 +162,14 @@ class Accounts:
             db.execute(staff_sessions.insert().values(token_hash=_token_hash(token), username=username,
                                                       created_at=now, expires_at=now + SESSION_SECONDS))
         return StaffMember(row.username, row.name, row.role, row.department), token
+
+    def _failed(self, username: str, now: float) -> None:
+        """Count a wrong password in one UPDATE (parallel guesses all count); lock at the limit."""
+        with self.engine.begin() as db:
+            db.execute(staff.update().where(staff.c.username == username)
+                       .values(failed_logins=staff.c.failed_logins + 1))
+            db.execute(staff.update().where(staff.c.username == username, staff.c.failed_logins >= MAX_FAILURES)
+                       .values(failed_logins=0, locked_until=now + LOCK_SECONDS))
 
     def session(self, token: str | None) -> StaffMember | None:
         """The member a live session token belongs to (None if unknown, expired or disabled)."""

@@ -12,13 +12,14 @@ KB_DIR = Path(os.environ.get("KB_DIR") or Path(__file__).resolve().parent.parent
 
 REASONS = {"user_request": "用户要求人工", "complaint": "投诉", "misunderstood": "两次未听懂",
            "bad_rating": "差评跟进", "needs_person": "需人工处理的事项"}
+ACTORS = {"assistant": "智能助手", "user": "用户"}  # who else writes to a case's audit trail
 STATUSES = {"waiting": "排队中", "claimed": "处理中", "resolved": "已办结"}
 OUTCOMES = {"solved": "已办结", "handed_back": "交回智能助手"}
 CHANNELS = {"socketio": "网页", "wechat": "微信公众号", "wecom": "企业微信", "rest": "REST 接口"}
 ACTIONS = {"opened": "转入人工", "claimed": "认领", "released": "退回队列", "reassigned": "转派",
            "resolved": "办结", "handed_back": "交回智能助手", "note": "备注", "replied": "回复已送达",
            "reply_recorded": "回复已记录（渠道不能推送）", "reply_failed": "回复未送达", "rated": "用户评价",
-           "resume_failed": "恢复对话失败"}
+           "notice_failed": "通知用户失败"}
 
 
 def _records(file: str, key: str) -> list[dict]:

@@ -17,6 +17,7 @@ A channel that refuses delivery (WeChat 45015: the 48-hour window is closed) mak
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any
@@ -24,7 +25,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-TIMEOUT = aiohttp.ClientTimeout(total=20, connect=3)
+TIMEOUT_SECONDS = 20.0
 # WeChat errors that mean the user can no longer be reached (see channels/wechat_api.py)
 OUT_OF_WINDOW = {45015, 45047}
 CHANNEL_ERROR = re.compile(r"Error: (\d{5}): ")
@@ -47,9 +48,10 @@ class DeliveryRefused(Exception):
 
 
 class RasaClient:
-    def __init__(self, base_url: str, token: str | None = None) -> None:
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = TIMEOUT_SECONDS) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token or None
+        self.timeout = aiohttp.ClientTimeout(total=timeout, connect=min(3.0, timeout))
 
     def _url(self, conversation_id: str, path: str) -> str:
         return f"{self.base_url}/conversations/{quote(conversation_id, safe='')}/{path}"
@@ -59,12 +61,12 @@ class RasaClient:
 
     async def _call(self, method: str, url: str, params: dict[str, str], body: Any = None) -> Any:
         try:
-            async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+            async with aiohttp.ClientSession(timeout=self.timeout) as session:
                 async with session.request(method, url, params=params, json=body) as answer:
                     payload = await answer.json(content_type=None)
                     if answer.status < 400:
                         return payload
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:  # a hang, too
             raise RasaUnavailable(f"{type(error).__name__}: {error}") from None
         message = str((payload or {}).get("message", "")) if isinstance(payload, dict) else ""
         found = CHANNEL_ERROR.search(message)
@@ -85,16 +87,16 @@ class RasaClient:
         await self._call("POST", self._url(conversation_id, "tracker/events"), params, events)
 
     async def say(self, conversation_id: str, text: str, staff: dict[str, Any] | None = None,
-                  pause: bool = False, resume: bool = False, deliver: bool = True) -> None:
-        """A message from staff (or about the handoff) on the user's own channel."""
-        events: list[dict[str, Any]] = []
-        if pause:
-            events.append({"event": "pause", "timestamp": time.time()})
-        if resume:
-            events += self._resume_events()
-        events.append({"event": "bot", "text": text, "timestamp": time.time(),
+                  pause: bool = False, deliver: bool = True, custom: dict[str, Any] | None = None) -> None:
+        """A message from staff (or about the handoff) on the user's own channel; with pause,
+        the bot is paused in the same request (a refused delivery then pauses nothing)."""
+        events: list[dict[str, Any]] = [{"event": "pause", "timestamp": time.time()}] if pause else []
+        events.append({"event": "bot", "text": text, "timestamp": time.time(), "data": {"custom": custom} if custom else {},
                        "metadata": {"staff": staff} if staff else {}})
         await self.append(conversation_id, events, deliver)
+
+    async def pause(self, conversation_id: str) -> None:
+        await self.append(conversation_id, [{"event": "pause", "timestamp": time.time()}], deliver=False)
 
     @staticmethod
     def _resume_events() -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ supervisors see all and may reassign.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; char
                 ".html": "text/html; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
 MAX_TEXT = 2000
 RESOLVED_INTENT = "handoff_resolved"  # its rule runs action_ask_service_rating
+HANDED_BACK = "工作人员已把对话交回智能助手，您可以继续提问；需要人工时，随时发送「转人工」。"
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
@@ -118,19 +120,36 @@ class Console:
         return {"delivered": True, "message": "已送达用户。"}
 
     async def finish(self, member: StaffMember, case: Case, outcome: str) -> Case:
-        """Resolve (the bot resumes and asks for a rating) or hand back to the bot."""
-        case = self.cases.resolve(case.id, member.username, outcome)
+        """Resolve (the bot resumes and asks for a rating) or hand back to the bot.
+
+        The bot is resumed first, on its own: if Rasa cannot be reached nothing has changed
+        and the specialist can simply try again; a refused notice cannot undo the resume."""
+        await self.rasa.resume(case.conversation_id)
+        try:
+            case = self.cases.resolve(case.id, member.username, outcome, assignee=case.assignee or "")
+        except CaseConflict:  # someone else moved it meanwhile: the user stays with a person
+            await self._pause_quietly(case)
+            raise
         try:
             if outcome == "solved":
-                await self.rasa.resume(case.conversation_id)
                 await self.rasa.trigger(case.conversation_id, RESOLVED_INTENT, {"case_id": str(case.id)})
             else:
-                await self.rasa.say(case.conversation_id, "工作人员已把对话交回智能助手，您可以继续提问；"
-                                    "需要人工时，随时发送「转人工」。", resume=True)
+                await self.rasa.say(case.conversation_id, HANDED_BACK, custom=self.payload(case))
         except (RasaUnavailable, DeliveryRefused) as problem:
-            self.cases.record(case.id, member.username, "resume_failed", str(problem)[:300])
-            raise
+            self.cases.record(case.id, member.username, "notice_failed", str(problem)[:300])
         return case
+
+    async def _pause_quietly(self, case: Case) -> None:
+        try:
+            await self.rasa.pause(case.conversation_id)
+        except (RasaUnavailable, DeliveryRefused):
+            logger.warning("could not pause %s again after a conflict on case %s", case.conversation_id, case.id)
+
+    @staticmethod
+    def payload(case: Case) -> dict[str, Any]:
+        """The handoff payload the assistant sends when it opens a case, now with its new status."""
+        return {"type": "handoff", "case_id": case.id, "department": case.department,
+                "department_name": names.departments().get(case.department, case.department), "status": case.status}
 
 
 def create_app(console: Console, name: str = "zhuqi_console") -> Sanic:
@@ -182,7 +201,7 @@ def create_app(console: Console, name: str = "zhuqi_console") -> Sanic:
             except ValueError as bad:
                 return error(400, str(bad))
             except RasaUnavailable:
-                return error(502, "智能助手服务暂时无法连接：操作已记录，但未能通知用户，请稍后重试或改用电话联系")
+                return error(502, "智能助手服务暂时无法连接，用户未收到通知；请稍后重试，或改用用户留下的联系方式")
             except DeliveryRefused as refused:
                 return error(502, f"用户渠道拒收（错误码 {refused.code}）")
         wrapped.__name__ = handler.__name__
@@ -227,8 +246,9 @@ def create_app(console: Console, name: str = "zhuqi_console") -> Sanic:
         if not _same_origin_json(request):
             return error(403, "请求来源或格式不被接受")
         body = request.json if isinstance(request.json, dict) else {}
-        try:
-            done = console.accounts.login(str(body.get("username") or ""), str(body.get("password") or ""))
+        try:  # scrypt takes ~40 ms of CPU: off the event loop, so polling consoles are not held up
+            done = await asyncio.get_running_loop().run_in_executor(
+                None, console.accounts.login, str(body.get("username") or "")[:64], str(body.get("password") or "")[:256])
         except AccountLocked:
             return error(429, "密码错误次数过多，账号已锁定 15 分钟")
         if done is None:
@@ -280,7 +300,7 @@ def create_app(console: Console, name: str = "zhuqi_console") -> Sanic:
     @acting
     async def release(request: Request, case: Case) -> HTTPResponse:
         allowed(request, case, "release")
-        return _case(console.cases.release(case.id, request.ctx.member.username))
+        return _case(console.cases.release(case.id, request.ctx.member.username, assignee=case.assignee or ""))
 
     @app.post("/api/cases/<case_id:int>/reply")
     @acting

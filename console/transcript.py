@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 PAYLOAD = re.compile(r"^/(\w+)(\{.*\})?$", re.S)
-EXTERNAL = "EXTERNAL: "  # Rasa's prefix of an intent triggered through the API
 INTENT_LABELS = {"rate_service": "评价", "answer_rated_badly": "给答复差评"}
 
 
@@ -36,7 +35,8 @@ def _card(custom: Any) -> dict[str, Any] | None:
 
 
 def _external(event: dict[str, Any]) -> bool:
-    return bool((event.get("metadata") or {}).get("is_external")) or str(event.get("text") or "").startswith(EXTERNAL)
+    """An intent the console triggered through Rasa's API (Rasa marks it), not typed."""
+    return bool((event.get("metadata") or {}).get("is_external"))
 
 
 def messages(tracker: dict[str, Any]) -> list[dict[str, Any]]:

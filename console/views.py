@@ -35,11 +35,9 @@ def event(entry: CaseEvent, staff_names: dict[str, str]) -> dict[str, Any]:
         detail = names.departments().get(detail, detail)
     elif entry.action == "opened":
         detail = names.REASONS.get(detail, detail)
-    return {"at": entry.at, "actor": entry.actor, "actor_name": staff_names.get(entry.actor, "智能助手"
-                                                                              if entry.actor == "assistant"
-                                                                              else "用户" if entry.actor == "user"
-                                                                              else entry.actor),
-            "action": entry.action, "label": names.ACTIONS.get(entry.action, entry.action), "detail": detail}
+    actor_name = staff_names.get(entry.actor) or names.ACTORS.get(entry.actor, entry.actor)
+    return {"at": entry.at, "actor": entry.actor, "actor_name": actor_name, "action": entry.action,
+            "label": names.ACTIONS.get(entry.action, entry.action), "detail": detail}
 
 
 def _clock(at: float) -> str:

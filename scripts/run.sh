@@ -54,8 +54,9 @@ else
 fi
 "$VENV/bin/rasa" "${args[@]}" &
 rasa_pid=$!
-# the staff console: its own app, reaching Rasa through the HTTP API (accounts: make staff)
+# the staff console: its own app, reaching Rasa through the HTTP API (accounts: make staff).
+# If it cannot start (its port is taken, say) it says so and the assistant goes on answering.
 RASA_URL="http://127.0.0.1:$RASA_PORT" CONSOLE_PORT="$CONSOLE_PORT" "$VENV/bin/python" -m console &
 console_pid=$!
-# whichever server stops first, stop the others: half an assistant answers nothing
-wait -n $actions_pid $rasa_pid $console_pid
+# whichever of the two servers stops first, stop the other: half an assistant answers nothing
+wait -n $actions_pid $rasa_pid

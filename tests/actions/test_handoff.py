@@ -12,9 +12,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, ConversationPaused, FollowupAction, SessionStarted, SlotSet
 
 from actions.clarify import ActionClarifyTopic
-from actions.handoff import (FORM_SLOTS, HANDOFF_SLOTS, NOT_GIVEN, TEAM_CHANNEL, ActionOpenCase, ActionSessionStart,
+from actions.handoff import (FORM_SLOTS, HANDOFF_SLOTS, NOT_GIVEN, TEAM_CHANNEL, ActionOpenCase,
                              ActionStartHandoff, ValidateHandoffForm)
 from actions.rating import ActionAskServiceRating, ActionRateService
+from actions.session import ActionSessionStart
 from actions.topics import ActionAnswerTopic
 from cases.repository import RATING_LEVELS, CaseRepository
 
@@ -84,6 +85,13 @@ CONTACTS = [
     ("zhang_san88", "微信 zhang_san88"),
     ("a@b.cn", "a@b.cn"),
     ("li.si+work@example.com.cn", "li.si+work@example.com.cn"),
+    # how people actually answer: a label before the number
+    ("手机：13812345678", "13812345678"),
+    ("我的手机13812345678", "13812345678"),
+    ("我的电话是 138 1234 5678", "13812345678"),
+    ("电话023-63765360", "02363765360"),
+    ("4008123123", "4008123123"),
+    ("邮箱 a@b.cn", "a@b.cn"),
 ]
 
 
@@ -141,6 +149,9 @@ def test_cancel_ends_the_form(dispatcher, tracker_factory, method: str, slot: st
     ("！！！", None),
     ("长" * 61, None),
     ("不方便", NOT_GIVEN),
+    ("不需要", NOT_GIVEN),
+    ("保密", NOT_GIVEN),
+    ("不用了", NOT_GIVEN),
 ])
 def test_company(dispatcher, tracker_factory, given: str, stored: str | None) -> None:
     result = ValidateHandoffForm().validate_handoff_company(given, dispatcher, tracker_factory(), {})
@@ -213,6 +224,13 @@ def test_a_complaint_keeps_the_words_the_user_typed(knowledge_base, dispatcher, 
     assert slots["handoff_problem"] == typed
     assert followups(events) == ["handoff_form"]
     assert "收到您的意见" in dispatcher.messages[0]["text"]
+
+
+def test_a_bare_complaint_still_asks_for_the_problem(knowledge_base, dispatcher, cases) -> None:
+    tracker = make_tracker(intent="complain", text="我要投诉你们")
+    events = run(ActionStartHandoff(knowledge_base, cases=cases), dispatcher, tracker)
+    assert slot_events(events)["handoff_reason"] == "complaint"
+    assert "handoff_problem" not in slot_events(events)  # the form will ask what it is about
 
 
 def test_a_bad_rating_of_an_answer_says_what_was_rated(knowledge_base, dispatcher, cases) -> None:

@@ -39,13 +39,16 @@ def open_case(repo: CaseRepository, conversation: str = "u1", department: str = 
 
 
 # migrations ------------------------------------------------------------------------------
-def test_migrate_applies_version_one_once(url: str) -> None:
+ALL = [version for version, _, _ in schema.MIGRATIONS]
+
+
+def test_migrate_applies_every_version_once(url: str) -> None:
     engine = schema.engine_for(url)
     assert schema.applied(engine) == []
-    assert schema.migrate(engine) == [1]
-    assert schema.applied(engine) == [1]
+    assert schema.migrate(engine) == ALL == [1, 2]
+    assert schema.applied(engine) == ALL
     assert schema.migrate(engine) == []
-    assert schema.applied(engine) == [1]
+    assert schema.applied(engine) == ALL
     tables = set(sa.inspect(engine).get_table_names())
     assert {"schema_migrations", "cases", "case_events", "staff", "staff_sessions"} <= tables
 
@@ -61,7 +64,7 @@ def test_two_repositories_on_the_same_file_both_work(url: str) -> None:
     case = open_case(first, "u1")
     assert second.get(case.id) == case
     assert second.open("u1", "socketio", "user_request", "shuiwu") == (case, False)
-    assert schema.applied(first.engine) == [1]
+    assert schema.applied(first.engine) == ALL
 
 
 def test_concurrent_starts_on_a_fresh_file(url: str) -> None:
@@ -83,7 +86,7 @@ def test_concurrent_starts_on_a_fresh_file(url: str) -> None:
     assert len(repos) == 4
     cases = [open_case(repo, f"u{n}") for n, repo in enumerate(repos)]
     assert len({case.id for case in cases}) == 4
-    assert schema.applied(repos[0].engine) == [1]
+    assert schema.applied(repos[0].engine) == ALL
 
 
 def test_a_migration_interrupted_part_way_can_be_applied_again(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,7 +107,36 @@ def test_a_migration_interrupted_part_way_can_be_applied_again(url: str, monkeyp
     except sa.exc.OperationalError as error:
         pytest.fail("BUG: on SQLite the DDL of a failed migration is not rolled back (pysqlite runs CREATE TABLE "
                     f"outside the transaction), so every later migrate() fails: {error.orig}")
-    assert applied == [1]
+    assert applied == ALL
+
+
+def test_a_version_one_database_is_upgraded_to_one_open_case_per_conversation(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = schema.engine_for(url)
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+    assert schema.migrate(engine) == [1]
+    monkeypatch.undo()
+    assert "one_open_case_per_conversation" not in {i["name"] for i in sa.inspect(engine).get_indexes("cases")}
+    repository = CaseRepository(url)  # a start with the new code applies migration 2
+    assert schema.applied(engine) == [1, 2]
+    first, _ = repository.open("u1", "socketio", "user_request", "scjg")
+    row = {**first.as_dict(), "id": None}
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as db:  # a second open one, bypassing open()
+        db.execute(schema.cases.insert().values(**row))
+    repository.resolve(first.id, "zhang", "handed_back")
+    with engine.begin() as db:  # resolved cases do not count
+        db.execute(schema.cases.insert().values(**{**row, "status": "resolved"}))
+    assert repository.open("u1", "socketio", "user_request", "scjg")[1] is True
+
+
+def test_a_lost_race_to_open_returns_the_winners_case(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes open a case for one conversation at once: both get the same case."""
+    repository = CaseRepository(url)
+    winner, _ = repository.open("u1", "socketio", "user_request", "scjg")
+    seen = iter([None])  # the loser looked before the winner inserted
+    original = repository.open_case_of
+    monkeypatch.setattr(repository, "open_case_of", lambda c: next(seen, None) or original(c))
+    assert repository.open("u1", "wechat", "complaint", "shuiwu") == (winner, False)
 
 
 # opening ---------------------------------------------------------------------------------
@@ -390,7 +422,7 @@ def test_rate_refuses_a_level_outside_the_five(repo: CaseRepository, level) -> N
 
 
 def test_rate_an_unknown_case_conflicts(repo: CaseRepository) -> None:
-    with pytest.raises((CaseConflict, CaseNotFound)):
+    with pytest.raises(CaseConflict):  # one answer for "no such case" and "not yours": nothing to probe
         repo.rate(999, "u1", RATING_LEVELS[0])
 
 
@@ -414,4 +446,44 @@ def test_a_case_survives_a_restart(url: str) -> None:
     assert after.get(case.id) == before.get(case.id)
     assert after.open_case_of("u1").assignee == "zhang"
     assert [e.action for e in after.events(case.id)] == ["opened", "claimed"]
-    assert schema.applied(after.engine) == [1]
+    assert schema.applied(after.engine) == ALL
+
+
+def test_of_eight_specialists_claiming_at_once_exactly_one_wins(url: str) -> None:
+    repositories = [CaseRepository(url) for _ in range(8)]  # as if eight console processes
+    case = open_case(repositories[0], "race-1")
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def claim(n: int) -> None:
+        barrier.wait()
+        try:
+            repositories[n].claim(case.id, f"staff{n}")
+            outcomes.append(f"staff{n}")
+        except CaseConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [o for o in outcomes if o != "conflict"]
+    assert len(outcomes) == 8 and len(winners) == 1
+    assert repositories[0].get(case.id).assignee == winners[0]
+    assert [e.action for e in repositories[0].events(case.id)].count("claimed") == 1
+
+
+def test_an_owner_move_on_a_stale_view_is_refused(url: str) -> None:
+    """zhang saw the case as his; meanwhile it was released and claimed by wang."""
+    repository = CaseRepository(url)
+    case = open_case(repository, "stale-1")
+    repository.claim(case.id, "zhang")
+    repository.release(case.id, "boss")
+    repository.claim(case.id, "wang")
+    with pytest.raises(CaseConflict):
+        repository.resolve(case.id, "zhang", "solved", assignee="zhang")
+    with pytest.raises(CaseConflict):
+        repository.release(case.id, "zhang", assignee="zhang")
+    assert repository.get(case.id).assignee == "wang"
+    assert repository.resolve(case.id, "wang", "solved", assignee="wang").status == "resolved"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -18,6 +19,9 @@ class RasaStandIn(BaseHTTPRequestHandler):
     trackers: dict[str, list[dict[str, Any]]] = {}
     calls: list[tuple[str, str, dict[str, list[str]], Any]] = []
     refuse: dict[str, int] = {}
+    hang: set[str] = set()  # conversations whose requests take HANG seconds (Rasa stuck)
+    intents = {"handoff_resolved"}  # what trigger_intent accepts, as Rasa's domain would
+    HANG = 2.5
 
     def _reply(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
@@ -35,12 +39,19 @@ class RasaStandIn(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         conversation, what, query = self._route()
         RasaStandIn.calls.append(("GET", f"{conversation}/{what}", query, None))
+        if conversation in RasaStandIn.hang:
+            time.sleep(RasaStandIn.HANG)
         self._reply(200, {"sender_id": conversation, "events": RasaStandIn.trackers.get(conversation, [])})
 
     def do_POST(self) -> None:  # noqa: N802
         conversation, what, query = self._route()
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"null")
         RasaStandIn.calls.append(("POST", f"{conversation}/{what}", query, body))
+        if conversation in RasaStandIn.hang:
+            time.sleep(RasaStandIn.HANG)
+        if what == "trigger_intent" and body.get("name") not in RasaStandIn.intents:
+            self._reply(404, {"status": "failure", "reason": "NotFound", "message": "no such intent"})
+            return
         if what == "tracker/events":
             if query.get("execute_side_effects") == ["true"] and conversation in RasaStandIn.refuse:
                 code = RasaStandIn.refuse[conversation]
@@ -55,7 +66,7 @@ class RasaStandIn(BaseHTTPRequestHandler):
 
 
 def start() -> tuple[ThreadingHTTPServer, str]:
-    RasaStandIn.trackers, RasaStandIn.calls, RasaStandIn.refuse = {}, [], {}
+    RasaStandIn.trackers, RasaStandIn.calls, RasaStandIn.refuse, RasaStandIn.hang = {}, [], {}, set()
     server = ThreadingHTTPServer(("127.0.0.1", 0), RasaStandIn)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"

@@ -56,10 +56,11 @@ class Console:
 
 
 def start_console(tmp: Path, db_url: str, rasa_url: str) -> tuple[subprocess.Popen, str]:
-    """python -m console on a free port; (process, its URL) once it answers."""
+    """python -m console on a free port; (process, its URL) once it answers. It gives Rasa
+    one second (a hanging stand-in takes longer)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "RASA_URL": rasa_url, "CONSOLE_PORT": str(port),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "RASA_TIMEOUT": "1"}
     log_path = tmp / f"console-{port}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen([sys.executable, "-m", "console"], cwd=ROOT, env=env, stdout=log,
@@ -224,8 +225,41 @@ def test_a_supervisor_reassigns_and_hands_back(console: Console) -> None:
     assert li.get(f"{console.url}/api/cases/{case_id}", timeout=10).status_code == 200
     back = console.post(boss, f"/api/cases/{case_id}/handback").json()["case"]
     assert back["status"] == "resolved" and back["outcome"] == "handed_back"
-    _, events = posted("boss-1")[-1]
-    assert [e["event"] for e in events] == ["resume", "action", "bot"] and "智能助手" in events[2]["text"]
+    (resume_query, resume), (notice_query, notice) = posted("boss-1")[-2:]
+    assert [e["event"] for e in resume] == ["resume", "action"] and "execute_side_effects" not in resume_query
+    assert notice_query["execute_side_effects"] == ["true"] and "智能助手" in notice[0]["text"]
+    assert notice[0]["data"]["custom"] == {"type": "handoff", "case_id": case_id, "department": "shuiwu",
+                                           "department_name": "区税务局", "status": "resolved"}
+
+
+def test_a_refused_notice_cannot_leave_the_user_paused(console: Console) -> None:
+    """WeChat refuses the hand-back notice (45015): the bot is resumed all the same."""
+    case_id = console.open_case("wx-back-1", channel="wechat")
+    zhang = console.login("zhang")
+    console.post(zhang, f"/api/cases/{case_id}/claim")
+    RasaStandIn.refuse["wx-back-1"] = 45015
+    assert console.post(zhang, f"/api/cases/{case_id}/handback").status_code == 200
+    events = RasaStandIn.trackers["wx-back-1"]
+    assert [e["event"] for e in events[-2:]] == ["resume", "action"]  # stored: the notice was not
+    audit = zhang.get(f"{console.url}/api/cases/{case_id}", timeout=10).json()["events"]
+    assert [e["action"] for e in audit][-2:] == ["handed_back", "notice_failed"]
+
+
+def test_a_hanging_assistant_changes_nothing_and_can_be_retried(console: Console) -> None:
+    case_id = console.open_case("hang-1")
+    zhang = console.login("zhang")
+    console.post(zhang, f"/api/cases/{case_id}/claim")
+    RasaStandIn.hang.add("hang-1")
+    try:
+        detail = zhang.get(f"{console.url}/api/cases/{case_id}", timeout=30)
+        assert detail.status_code == 200 and detail.json()["conversation"]["available"] is False
+        stuck = console.post(zhang, f"/api/cases/{case_id}/resolve")
+        assert stuck.status_code == 502 and "重试" in stuck.json()["error"]
+        assert console.cases.get(case_id).status == "claimed"  # nothing changed: resolve can be tried again
+    finally:
+        RasaStandIn.hang.discard("hang-1")
+    assert console.post(zhang, f"/api/cases/{case_id}/resolve").status_code == 200
+    assert console.cases.get(case_id).status == "resolved"
 
 
 def test_a_wechat_user_out_of_the_window_is_said_to_be_unreachable(console: Console) -> None:

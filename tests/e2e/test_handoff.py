@@ -11,7 +11,7 @@ import requests
 
 from cases.repository import CaseRepository
 from console.accounts import Accounts
-from tests.e2e.servers import Servers, running
+from tests.e2e.servers import TOKEN, Servers, running
 
 pytestmark = [pytest.mark.model, pytest.mark.servers]
 PASSWORD = "handoff-e2e-pass"
@@ -65,6 +65,11 @@ def test_a_rest_user_is_handed_over_and_comes_back_to_the_bot(servers: Servers) 
     assert reply["delivered"] is False and "不能主动推送" in reply["message"]  # REST: recorded only
     assert staff.post(f"{servers.console_url}/api/cases/{case.id}/resolve", json={}, timeout=30).status_code == 200
 
+    tracker = requests.get(f"{servers.url}/conversations/handoff-rest-1/tracker", params={"token": TOKEN},
+                           timeout=10).json()
+    asked = [e for e in tracker["events"] if e["event"] == "bot"][-1]  # the bot's own, after the resolve
+    assert "请为这次人工服务评价" in asked["text"] and len(asked["data"]["buttons"]) == 5
+    assert f'"case_id": "{case.id}"' in asked["data"]["buttons"][1]["payload"]
     answer = servers.say("handoff-rest-1", "公司注册要多久")  # the bot is back
     assert any(c.get("type") == "service_card" and c["department"]["name"] == "区市场监管局" for c in custom(answer))
     rated = servers.say("handoff-rest-1", "/rate_service" + json.dumps({"rating_level": "满意",

@@ -8,13 +8,11 @@ import pytest
 
 from cases.repository import CaseRepository
 from console.accounts import Accounts
-from tests.conftest import ROOT
 from tests.e2e.browser import SHOTS, ask, browser, cards, wait  # noqa: F401 - browser is a fixture
 from tests.e2e.servers import Servers
 
 pytestmark = [pytest.mark.model, pytest.mark.servers]
 PASSWORD = "browser-e2e-pass"
-DOCS = ROOT / "docs"
 
 
 def bot_texts(driver) -> list[str]:
@@ -68,12 +66,10 @@ def test_a_specialist_takes_over_a_widget_conversation(browser, servers: Servers
     browser.find_element(By.ID, "send-reply").click()
     wait(browser, lambda d: "已送达" in d.find_element(By.ID, "reply-status").text)
     wait(browser, lambda d: "我帮您核对材料清单" in d.find_element(By.ID, "transcript").text)
-    DOCS.mkdir(exist_ok=True)
     browser.set_window_size(1366, 820)
     browser.execute_script("document.getElementById('case').scrollIntoView();"
                            "const t = document.getElementById('transcript'); t.scrollTop = t.scrollHeight;")
-    browser.save_screenshot(str(SHOTS / "console-claimed.png"))
-    browser.save_screenshot(str(DOCS / "console.png"))
+    browser.save_screenshot(str(SHOTS / "console-claimed.png"))  # docs/console.png is a copy of one
 
     # the user sees the specialist's reply, live
     browser.switch_to.window(widget)

@@ -78,13 +78,19 @@ def test_widget_origins(setting, origin, allowed) -> None:
 
 
 def test_a_rating_must_be_of_an_answer_the_conversation_was_shown(servers: Servers) -> None:
-    async def rate(session: str, topic: str, department: str) -> str:
+    async def rate(joined: str | None, session: str, topic: str, department: str) -> str:
+        """A socket that joined conversation `joined` rates an answer of conversation `session`."""
         client = socketio.AsyncClient()
-        answer: asyncio.Future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer, confirmed = loop.create_future(), loop.create_future()
         client.on("rating_saved", lambda data: answer.done() or answer.set_result("saved"))
         client.on("rating_refused", lambda data: answer.done() or answer.set_result("refused"))
+        client.on("session_confirm", lambda data: confirmed.done() or confirmed.set_result(data))
         await client.connect(servers.url, socketio_path="/socket.io", transports=["websocket"])
         try:
+            if joined:
+                await client.emit("session_request", {"session_id": joined})
+                await asyncio.wait_for(confirmed, 10)
             await client.emit("rate", {"session_id": session, "level": "非常不满意", "topic": topic,
                                        "department": department, "answer": "…"})
             return await asyncio.wait_for(answer, 10)
@@ -92,9 +98,10 @@ def test_a_rating_must_be_of_an_answer_the_conversation_was_shown(servers: Serve
             await client.disconnect()
 
     session, _ = asyncio.run(converse(servers.url, ["施工许可多少个工作日"]))
-    assert asyncio.run(rate(session, "construction_permit", "zhujian")) == "saved"
-    assert asyncio.run(rate(session, "tax", "shuiwu")) == "refused"  # never answered here
-    assert asyncio.run(rate("someone-else", "construction_permit", "zhujian")) == "refused"
+    assert asyncio.run(rate(None, session, "construction_permit", "zhujian")) == "refused"  # joined nothing
+    assert asyncio.run(rate("someone-else", session, "construction_permit", "zhujian")) == "refused"
+    assert asyncio.run(rate(session, session, "tax", "shuiwu")) == "refused"  # never answered here
+    assert asyncio.run(rate(session, session, "construction_permit", "zhujian")) == "saved"
     # a 差评 is followed up: the conversation is handed to the rated answer's department
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

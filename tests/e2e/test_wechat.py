@@ -291,3 +291,11 @@ def test_a_wechat_user_handed_over_gets_staff_replies_until_the_window_closes(sa
     assert "48 小时" in refused.json()["message"] and "zhang_san88" in refused.json()["message"]
     detail = staff.get(f"{servers.console_url}/api/cases/{case.id}", timeout=10).json()
     assert detail["reach"]["reachable"] is False and detail["events"][-1]["action"] == "reply_failed"
+
+    # resolved: the bot is back and asks for a rating as numbered choices; 「2」 is 满意
+    assert staff.post(f"{servers.console_url}/api/cases/{case.id}/resolve", json={}, timeout=30).status_code == 200
+    assert "2. 满意" in _sent_to(user, "请为这次人工服务评价")["text"]["content"]
+    answer = _safe_post(servers, user, "2", "777010")
+    if answer.text == "success":
+        _sent_to(user, "谢谢您的评价")
+    assert CaseRepository(servers.channels_db).get(case.id).rating == "满意"
