@@ -62,3 +62,23 @@ def agent():
     from rasa.core.agent import Agent
 
     return Agent.load(str(MODEL))
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the session (tests/postgres.py)."""
+    from tests.e2e.servers import free_port
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer(free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database for a test of the SQL layers: a SQLite file, then PostgreSQL (the same
+    code must run on both: SQLite by default, PostgreSQL from $DATABASE_URL)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cases.db"
+    return request.getfixturevalue("postgres").new_database()

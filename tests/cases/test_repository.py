@@ -15,8 +15,8 @@ from cases.repository import LIMITS, RATING_LEVELS, CaseConflict, CaseNotFound, 
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/cases.db"
+def url(database_url: str) -> str:
+    return database_url  # each test runs on SQLite and on PostgreSQL (tests/conftest.py)
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_a_version_one_database_is_upgraded_to_one_open_case_per_conversation(
     repository = CaseRepository(url)  # a start with the new code applies migration 2
     assert schema.applied(engine) == [1, 2]
     first, _ = repository.open("u1", "socketio", "user_request", "scjg")
-    row = {**first.as_dict(), "id": None}
+    row = {key: value for key, value in first.as_dict().items() if key != "id"}
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as db:  # a second open one, bypassing open()
         db.execute(schema.cases.insert().values(**row))
     repository.resolve(first.id, "zhang", "handed_back")

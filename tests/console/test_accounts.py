@@ -20,8 +20,8 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/cases.db"
+def url(database_url: str) -> str:
+    return database_url  # each test runs on SQLite and on PostgreSQL (tests/conftest.py)
 
 
 @pytest.fixture
