@@ -207,8 +207,10 @@ def test_claim_reply_note_resolve_on_the_widget(console: Console) -> None:
 def test_release_puts_the_case_back_in_the_queue(console: Console) -> None:
     case_id = console.open_case("release-1")
     zhang, wang = console.login("zhang"), console.login("wang")
+    assert console.post(zhang, f"/api/cases/{case_id}/handback").status_code == 403  # waiting: a supervisor's
     console.post(zhang, f"/api/cases/{case_id}/claim")
     assert console.post(wang, f"/api/cases/{case_id}/release").status_code == 403
+    assert console.post(wang, f"/api/cases/{case_id}/handback").status_code == 403  # not his case
     released = console.post(zhang, f"/api/cases/{case_id}/release").json()["case"]
     assert released["status"] == "waiting" and released["assignee"] is None
     assert console.post(wang, f"/api/cases/{case_id}/claim").status_code == 200

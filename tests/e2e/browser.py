@@ -53,3 +53,12 @@ def cards(driver) -> list[str]:
     return [c.text for c in driver.find_elements(By.CSS_SELECTOR, ".zq-card")]
 
 
+def open_widget(driver, servers) -> str:
+    """The demo page with the widget opened and its session confirmed; the session id."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{servers.widget_url}/index.html?server={servers.url}")
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".zq-open"))
+    driver.find_element(By.CSS_SELECTOR, ".zq-open").click()
+    wait(driver, lambda d: d.find_element(By.ID, "zhuqi-widget").get_attribute("data-session"))
+    return driver.find_element(By.ID, "zhuqi-widget").get_attribute("data-session")

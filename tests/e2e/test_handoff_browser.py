@@ -8,7 +8,7 @@ import pytest
 
 from cases.repository import CaseRepository
 from console.accounts import Accounts
-from tests.e2e.browser import SHOTS, ask, browser, cards, wait  # noqa: F401 - browser is a fixture
+from tests.e2e.browser import SHOTS, ask, browser, cards, open_widget, wait  # noqa: F401 - browser is a fixture
 from tests.e2e.servers import Servers
 
 pytestmark = [pytest.mark.model, pytest.mark.servers]
@@ -26,12 +26,8 @@ def test_a_specialist_takes_over_a_widget_conversation(browser, servers: Servers
 
     Accounts(servers.channels_db).add("chen", PASSWORD, "specialist", "fagai", "陈专员")
     # the user, in the widget
-    browser.get(f"{servers.widget_url}/index.html?server={servers.url}")
+    session = open_widget(browser, servers)
     widget = browser.current_window_handle
-    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".zq-open"))
-    browser.find_element(By.CSS_SELECTOR, ".zq-open").click()
-    wait(browser, lambda d: d.find_element(By.ID, "zhuqi-widget").get_attribute("data-session"))
-    session = browser.find_element(By.ID, "zhuqi-widget").get_attribute("data-session")
     ask(browser, "转人工")
     wait(browser, lambda d: any("手机号" in t for t in bot_texts(d)))
     ask(browser, "13812345678")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from channels.store import ChannelStore
-from tests.e2e.browser import SHOTS, ask, browser, cards, wait  # noqa: F401 - browser is a fixture
+from tests.e2e.browser import SHOTS, ask, browser, cards, open_widget, wait  # noqa: F401 - browser is a fixture
 from tests.e2e.servers import Servers
 
 pytestmark = [pytest.mark.model, pytest.mark.servers]
@@ -13,11 +13,7 @@ def test_the_widget_end_to_end(browser, servers: Servers) -> None:
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{servers.widget_url}/index.html?server={servers.url}")
-    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".zq-open"))
-    browser.find_element(By.CSS_SELECTOR, ".zq-open").click()
-    wait(browser, lambda d: d.find_element(By.ID, "zhuqi-widget").get_attribute("data-session"))
-    session = browser.find_element(By.ID, "zhuqi-widget").get_attribute("data-session")
+    session = open_widget(browser, servers)
 
     # a registration question: a card naming the market regulator, rendered, not raw JSON
     ask(browser, "公司注册要多久")
