@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -23,6 +24,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from cases.repository import repository_for
 from channels import render
 from channels.store import ChannelStore, store_for
 from channels.wechat_api import CustomerServiceAPI, DeliveryError
@@ -33,6 +35,9 @@ from channels.wechat_protocol import (
 logger = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 REPLY_WINDOW = float(os.environ.get("WECHAT_REPLY_WINDOW", "4.0"))
+# While a person has the conversation the bot is paused and says nothing; a WeChat user would
+# see only silence, so a message then is acknowledged, at most once in this many seconds.
+WAITING_NOTICE_EVERY = 600.0
 # how long a retry of a message still being answered waits for its reply (WeChat waits 5 s)
 RETRY_WINDOW = float(os.environ.get("WECHAT_RETRY_WINDOW", str(REPLY_WINDOW)))
 UNSUPPORTED = "目前我只能看懂文字和语音消息。请直接用文字描述您要办的事，比如「开公司要多久」。"
@@ -133,6 +138,7 @@ class WeChatInput(InputChannel):
         self.api = CustomerServiceAPI(self.kind, settings.api_base, settings.app_id, settings.secret,
                                       self.store, settings.agent_id)
         self._tasks: set[asyncio.Task] = set()
+        self._noticed: dict[str, float] = {}  # user → when they were last told a person has it
 
     def get_output_channel(self) -> OutputChannel:
         return WeChatOutput(self.api, self.name())
@@ -248,7 +254,21 @@ class WeChatInput(InputChannel):
         await on_new_message(UserMessage(text, collector, sender_id=user, input_channel=self.name()))
         reply, payloads = render.to_text(collector.messages)
         self.store.offer(f"{self.kind}:{user}", payloads)
-        return reply
+        return reply or self.waiting_notice(user)
+
+    def waiting_notice(self, user: str) -> str:
+        """For a message the paused bot did not answer: that a person has it (rate-limited)."""
+        try:
+            case = repository_for().open_case_of(user)
+        except Exception:  # noqa: BLE001 - no cases database: nothing to say
+            logger.exception("%s: cases database unavailable", self.name())
+            return ""
+        now = time.monotonic()
+        if case is None or now - self._noticed.get(user, -WAITING_NOTICE_EVERY) < WAITING_NOTICE_EVERY:
+            return ""
+        self._noticed[user] = now
+        state = "正在排队等工作人员接手" if case.status == "waiting" else "工作人员正在处理"
+        return f"您的消息已转给工作人员（案件 #{case.id}，{state}），请稍候，回复会发到这里。"
 
     async def answer_first(self, request: Request, key: str, user: str, account: str, text: str,
                            on_new_message: OnNewMessage) -> HTTPResponse:

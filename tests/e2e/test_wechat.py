@@ -299,3 +299,15 @@ def test_a_wechat_user_handed_over_gets_staff_replies_until_the_window_closes(sa
     if answer.text == "success":
         _sent_to(user, "谢谢您的评价")
     assert CaseRepository(servers.channels_db).get(case.id).rating == "满意"
+
+
+def test_a_message_while_a_person_has_it_is_acknowledged_once(plain: Servers) -> None:
+    """The paused bot says nothing; the channel tells the user a person has it, not every time."""
+    user = "o-waiting"
+    for text in ("转人工", "跳过", "跳过"):
+        reply_content(post_plain(plain, text_xml(user, text)))
+    assert "案件 #" in reply_content(post_plain(plain, text_xml(user, "想问问开餐馆要办哪些证")))
+    noticed = reply_content(post_plain(plain, text_xml(user, "在吗")))
+    assert "已转给工作人员（案件 #" in noticed and "排队" in noticed
+    again = post_plain(plain, text_xml(user, "还在吗"))
+    assert again.status_code == 200 and again.text == "success"  # told a moment ago: silence
