@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from cases.repository import RATING_LEVELS  # noqa: F401 - the five 好差评 levels, one definition
+from cases.schema import engine_for
 
 DEFAULT_URL = f"sqlite:///{Path(__file__).resolve().parent.parent / 'var' / 'channels.db'}"
 
@@ -88,9 +89,7 @@ class ChannelStore:
     """Message claims, shared access tokens, offered choices and unsubscribes."""
 
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        self.engine = engine_for(url)  # as the cases' (one way to open a database)
         metadata.create_all(self.engine)
 
     def claim(self, key: str, channel: str, user_id: str) -> bool:
