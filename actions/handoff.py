@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -78,6 +78,12 @@ def contact_lines(knowledge_base: KnowledgeBase) -> list[str]:
         source = knowledge_base.documents[unit.source["file"]].cite
         lines.append(f"· {unit.display}：{'，'.join(p for p in parts if p)}（见{source}）")
     return lines
+
+
+def paused() -> list[EventType]:
+    """Pause the bot, as listening: a paused conversation stops before Rasa's own listen, and
+    the rules (restart, and any rule after `resume`) match only a message after a listen."""
+    return [ConversationPaused(), ActionExecuted("action_listen")]
 
 
 def team_department(knowledge_base: KnowledgeBase) -> str:
@@ -146,7 +152,7 @@ class ActionStartHandoff(Action):
                 text=f"您的问题已经转给{unit_name(self.kb, open_case.department, '工作人员')}（案件 #{open_case.id}），"
                      f"请稍候，工作人员接手后会在这里回复您。",
                 json_message=handoff_payload(self.kb, open_case.id, open_case.department, open_case.status))
-            return [ConversationPaused()]
+            return paused()
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         reason = tracker.get_slot("handoff_reason") or REASON_OF_INTENT.get(intent, "user_request")
         department = self.department(tracker)
@@ -270,4 +276,4 @@ class ActionOpenCase(Action):
         lines += contact_lines(self.kb)
         dispatcher.utter_message(text="\n".join(lines),
                                  json_message=handoff_payload(self.kb, case.id, case.department, case.status))
-        return reset + [ConversationPaused()]
+        return reset + paused()

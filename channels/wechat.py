@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -24,7 +25,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from cases.repository import repository_for
+from cases.repository import Case, repository_for
 from channels import render
 from channels.store import ChannelStore, store_for
 from channels.wechat_api import CustomerServiceAPI, DeliveryError
@@ -38,6 +39,8 @@ REPLY_WINDOW = float(os.environ.get("WECHAT_REPLY_WINDOW", "4.0"))
 # While a person has the conversation the bot is paused and says nothing; a WeChat user would
 # see only silence, so a message then is acknowledged, at most once in this many seconds.
 WAITING_NOTICE_EVERY = 600.0
+# what ends a handoff from WeChat (sent on as /restart, the one message a paused bot takes)
+END_HANDOFF = re.compile(r"^(取消|取消人工|结束人工|结束人工服务|不等了|退出人工|回到智能助手)[。！!.~～]*$")
 # how long a retry of a message still being answered waits for its reply (WeChat waits 5 s)
 RETRY_WINDOW = float(os.environ.get("WECHAT_RETRY_WINDOW", str(REPLY_WINDOW)))
 UNSUPPORTED = "目前我只能看懂文字和语音消息。请直接用文字描述您要办的事，比如「开公司要多久」。"
@@ -234,6 +237,8 @@ class WeChatInput(InputChannel):
         if kind == "text":
             content = message.get("Content", "").strip()
             picked = render.choice(content, self.store.offered(f"{self.kind}:{user}"))
+            if not picked and END_HANDOFF.match(content) and self._has_open_case(user):
+                return "/restart"
             return picked or content
         if kind == "voice":
             return message.get("Recognition", "").strip() or UNSUPPORTED
@@ -256,19 +261,26 @@ class WeChatInput(InputChannel):
         self.store.offer(f"{self.kind}:{user}", payloads)
         return reply or self.waiting_notice(user)
 
+    def _open_case(self, user: str) -> Case | None:
+        try:
+            return repository_for().open_case_of(user)
+        except Exception:  # noqa: BLE001 - no cases database: as if there were no case
+            logger.exception("%s: cases database unavailable", self.name())
+            return None
+
+    def _has_open_case(self, user: str) -> bool:
+        return self._open_case(user) is not None
+
     def waiting_notice(self, user: str) -> str:
         """For a message the paused bot did not answer: that a person has it (rate-limited)."""
-        try:
-            case = repository_for().open_case_of(user)
-        except Exception:  # noqa: BLE001 - no cases database: nothing to say
-            logger.exception("%s: cases database unavailable", self.name())
-            return ""
+        case = self._open_case(user)
         now = time.monotonic()
         if case is None or now - self._noticed.get(user, -WAITING_NOTICE_EVERY) < WAITING_NOTICE_EVERY:
             return ""
         self._noticed[user] = now
         state = "正在排队等工作人员接手" if case.status == "waiting" else "工作人员正在处理"
-        return f"您的消息已转给工作人员（案件 #{case.id}，{state}），请稍候，回复会发到这里。"
+        return (f"您的消息已转给工作人员（案件 #{case.id}，{state}），请稍候，回复会发到这里。"
+                f"不想等了可回复「取消」，回到智能助手。")
 
     async def answer_first(self, request: Request, key: str, user: str, account: str, text: str,
                            on_new_message: OnNewMessage) -> HTTPResponse:

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 PAYLOAD = re.compile(r"^/(\w+)(\{.*\})?$", re.S)
-INTENT_LABELS = {"rate_service": "评价", "answer_rated_badly": "给答复差评"}
+INTENT_LABELS = {"rate_service": "评价", "answer_rated_badly": "给答复差评", "restart": "结束人工服务"}
 
 
 def _user_text(text: str) -> str:

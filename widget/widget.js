@@ -95,8 +95,14 @@
     var active = h && h.status !== "resolved";
     status.hidden = !active;
     root.setAttribute("data-handoff", active ? h.status : "none");
-    if (active) status.textContent = "人工服务 · 案件 #" + h.case_id + " · " + (h.department_name || "") + " · " +
-      (HANDOFF_STATUS[h.status] || "");
+    if (!active) return;
+    status.textContent = "";
+    status.appendChild(el("span", {}, "人工服务 · 案件 #" + h.case_id + " · " + (h.department_name || "") + " · " +
+                                      (HANDOFF_STATUS[h.status] || "")));
+    // the one message a paused conversation takes: it closes the case and brings the bot back
+    var end = el("button", {type: "button", "class": "zq-end"}, "结束人工服务");
+    end.addEventListener("click", function () { send("/restart", "结束人工服务"); });
+    status.appendChild(end);
   }
   var waiting = [];  // messages typed before the server confirmed the session
 

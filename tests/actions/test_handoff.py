@@ -254,7 +254,7 @@ def test_a_problem_set_by_the_trigger_is_kept(knowledge_base, dispatcher, cases)
 def test_start_with_an_open_case_pauses_without_the_form(knowledge_base, dispatcher, cases) -> None:
     case, _ = cases.open("u1", "socketio", "user_request", "shuiwu")
     events = run(ActionStartHandoff(knowledge_base, cases=cases), dispatcher, make_tracker())
-    assert events == [ConversationPaused()]
+    assert events == [ConversationPaused(), ActionExecuted("action_listen")]  # paused, listening
     [message] = dispatcher.messages
     assert f"#{case.id}" in message["text"]
     assert message["custom"] == {"type": "handoff", "case_id": case.id, "department": "shuiwu",
@@ -289,7 +289,7 @@ def test_open_case_writes_the_case_and_pauses(knowledge_base, dispatcher, cases)
     assert (case.channel, case.reason, case.department, case.topic, case.status) == \
         ("socketio", "complaint", "shuiwu", "tax", "waiting")
     assert (case.contact, case.company, case.problem) == ("13812345678", "重庆某某科技有限公司", "发票开不出来")
-    assert events == RESET + [ConversationPaused()]
+    assert events == RESET + [ConversationPaused(), ActionExecuted("action_listen")]
     [message] = dispatcher.messages
     assert message["custom"] == {"type": "handoff", "case_id": case.id, "department": "shuiwu",
                                  "department_name": knowledge_base.departments["shuiwu"].name,
@@ -358,7 +358,7 @@ def test_the_whole_way_from_start_to_case(knowledge_base, dispatcher, cases, tea
     case = cases.open_case_of("u1")
     assert (case.department, case.reason, case.contact, case.company, case.problem) == \
         (team, "user_request", "13812345678", NOT_GIVEN, "想在解放碑开餐馆不知道先办什么证")
-    assert events[-1] == ConversationPaused()
+    assert events[-2:] == [ConversationPaused(), ActionExecuted("action_listen")]
 
 
 # a new session ---------------------------------------------------------------------------
@@ -521,3 +521,29 @@ def test_a_topic_without_a_person_only_answers(knowledge_base, dispatcher) -> No
     assert events == [SlotSet("topic", "company_opening")]
     assert followups(events) == []
     assert dispatcher.messages[0]["custom"]["type"] == "service_card"
+
+
+def test_restart_closes_the_open_case_and_says_so(knowledge_base, dispatcher, cases) -> None:
+    from rasa_sdk.events import Restarted
+
+    from actions.session import ActionRestart
+
+    case, _ = cases.open("u1", "socketio", "user_request", "scjg")
+    events = run(ActionRestart(knowledge_base, cases=cases), dispatcher, make_tracker(intent="restart"))
+    assert events == [Restarted()]
+    closed = cases.get(case.id)
+    assert (closed.status, closed.outcome) == ("resolved", "handed_back")
+    assert [(e.actor, e.action) for e in cases.events(case.id)][-1] == ("user", "handed_back")
+    [message] = dispatcher.messages
+    assert f"案件 #{case.id}" in message["text"] and message["custom"]["status"] == "resolved"
+
+
+@pytest.mark.parametrize("repository", ["none open", "database down"])
+def test_restart_without_an_open_case_only_restarts(knowledge_base, dispatcher, cases, repository) -> None:
+    from rasa_sdk.events import Restarted
+
+    from actions.session import ActionRestart
+
+    given = cases if repository == "none open" else BrokenCases()
+    assert run(ActionRestart(knowledge_base, cases=given), dispatcher, make_tracker(intent="restart")) == [Restarted()]
+    assert dispatcher.messages == []

@@ -111,3 +111,16 @@ def test_an_open_case_survives_a_restart(tmp_path: Path) -> None:
         said = [m["text"] for m in detail["conversation"]["messages"] if m["who"] == "user"]
         assert said == ["转人工", "138 1234 5678", "重庆某某火锅有限公司", "想在解放碑开火锅店，<b>不知道</b>先办什么证",
                         "还在吗"]
+
+
+def test_a_user_who_stops_waiting_gets_the_bot_back(servers: Servers) -> None:
+    """/restart, the one message a paused conversation takes, closes the case as the user's."""
+    payload = hand_over(servers, "handoff-gave-up-1")
+    assert servers.say("handoff-gave-up-1", "在吗") == []
+    ended = servers.say("handoff-gave-up-1", "/restart")
+    assert f"已结束人工服务（案件 #{payload['case_id']}）" in texts(ended)
+    assert custom(ended) == [{**payload, "status": "resolved"}]
+    case = CaseRepository(servers.channels_db).get(payload["case_id"])
+    assert (case.status, case.outcome) == ("resolved", "handed_back")
+    assert CaseRepository(servers.channels_db).events(case.id)[-1].actor == "user"
+    assert any(c.get("type") == "service_card" for c in custom(servers.say("handoff-gave-up-1", "公司注册要多久")))

@@ -89,3 +89,24 @@ def test_a_specialist_takes_over_a_widget_conversation(browser, servers: Servers
     ask(browser, "公司注册要多久")
     wait(browser, lambda d: len(cards(d)) > before)
     assert "区市场监管局" in cards(browser)[-1]
+
+
+def test_a_widget_user_can_stop_waiting(browser, servers: Servers) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.switch_to.window(browser.window_handles[0])
+    browser.execute_script("localStorage.clear()")  # a new visitor
+    session = open_widget(browser, servers)
+    for answer, question in (("转人工", "手机号"), ("跳过", "名称"), ("跳过", "一句话")):
+        ask(browser, answer)
+        wait(browser, lambda d: any(question in t for t in bot_texts(d)))
+    ask(browser, "跳过")
+    root = browser.find_element(By.ID, "zhuqi-widget")
+    wait(browser, lambda d: root.get_attribute("data-handoff") == "waiting")
+    browser.find_element(By.CSS_SELECTOR, ".zq-status .zq-end").click()
+    wait(browser, lambda d: root.get_attribute("data-handoff") == "none")
+    assert any("已结束人工服务" in t for t in bot_texts(browser))
+    assert CaseRepository(servers.channels_db).open_case_of(session) is None
+    before = len(cards(browser))
+    ask(browser, "公司注册要多久")
+    wait(browser, lambda d: len(cards(d)) > before)

@@ -302,12 +302,16 @@ def test_a_wechat_user_handed_over_gets_staff_replies_until_the_window_closes(sa
 
 
 def test_a_message_while_a_person_has_it_is_acknowledged_once(plain: Servers) -> None:
-    """The paused bot says nothing; the channel tells the user a person has it, not every time."""
+    """The paused bot says nothing; the channel tells the user a person has it, not every time,
+    and how to stop waiting."""
     user = "o-waiting"
     for text in ("转人工", "跳过", "跳过"):
         reply_content(post_plain(plain, text_xml(user, text)))
     assert "案件 #" in reply_content(post_plain(plain, text_xml(user, "想问问开餐馆要办哪些证")))
     noticed = reply_content(post_plain(plain, text_xml(user, "在吗")))
-    assert "已转给工作人员（案件 #" in noticed and "排队" in noticed
+    assert "已转给工作人员（案件 #" in noticed and "排队" in noticed and "回复「取消」" in noticed
     again = post_plain(plain, text_xml(user, "还在吗"))
     assert again.status_code == 200 and again.text == "success"  # told a moment ago: silence
+    # 「取消」 ends the wait: the case is closed as the user's, the bot answers again
+    assert "已结束人工服务" in reply_content(post_plain(plain, text_xml(user, "取消")))
+    assert "区市场监管局" in reply_content(post_plain(plain, text_xml(user, "公司注册要多久")))
