@@ -58,5 +58,6 @@ rasa_pid=$!
 # If it cannot start (its port is taken, say) it says so and the assistant goes on answering.
 RASA_URL="http://127.0.0.1:$RASA_PORT" CONSOLE_PORT="$CONSOLE_PORT" "$VENV/bin/python" -m console &
 console_pid=$!
+echo "widget demo: http://localhost:$WIDGET_PORT/ · staff console: http://localhost:$CONSOLE_PORT/ (accounts: make staff)" >&2
 # whichever of the two servers stops first, stop the other: half an assistant answers nothing
 wait -n $actions_pid $rasa_pid
