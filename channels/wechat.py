@@ -237,7 +237,7 @@ class WeChatInput(InputChannel):
         if kind == "text":
             content = message.get("Content", "").strip()
             picked = render.choice(content, self.store.offered(f"{self.kind}:{user}"))
-            if not picked and END_HANDOFF.match(content) and self._has_open_case(user):
+            if not picked and END_HANDOFF.match(content) and self._open_case(user) is not None:
                 return "/restart"
             return picked or content
         if kind == "voice":
@@ -267,9 +267,6 @@ class WeChatInput(InputChannel):
         except Exception:  # noqa: BLE001 - no cases database: as if there were no case
             logger.exception("%s: cases database unavailable", self.name())
             return None
-
-    def _has_open_case(self, user: str) -> bool:
-        return self._open_case(user) is not None
 
     def waiting_notice(self, user: str) -> str:
         """For a message the paused bot did not answer: that a person has it (rate-limited)."""

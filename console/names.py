@@ -14,7 +14,6 @@ REASONS = {"user_request": "用户要求人工", "complaint": "投诉", "misunde
            "bad_rating": "差评跟进", "needs_person": "需人工处理的事项"}
 ACTORS = {"assistant": "智能助手", "user": "用户"}  # who else writes to a case's audit trail
 STATUSES = {"waiting": "排队中", "claimed": "处理中", "resolved": "已办结"}
-OUTCOMES = {"solved": "已办结", "handed_back": "交回智能助手"}
 CHANNELS = {"socketio": "网页", "wechat": "微信公众号", "wecom": "企业微信", "rest": "REST 接口"}
 ACTIONS = {"opened": "转入人工", "claimed": "认领", "released": "退回队列", "reassigned": "转派",
            "resolved": "办结", "handed_back": "交回智能助手", "note": "备注", "replied": "回复已送达",
