@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup system-packages venv widget ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu clean
+.PHONY: help setup system-packages venv widget ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu bench-answers clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ evaluate: venv ## NLU report on the held-out set: per-intent P/R, confusion PNG,
 
 bench-nlu: venv ## robustness benchmark (tests/nlu/bench.yml) side by side with BM25 search
 	$(PY) scripts/bench_nlu.py --model $(MODEL) --out reports/bench
+
+bench-answers: venv ## answer benchmark (tests/answers/bench.yml): facts users see, vs a search box over the seeds
+	$(PY) scripts/bench_answers.py --model $(MODEL) --out reports/answers $(if $(SPLIT),--split $(SPLIT))
 
 clean: ## remove models, reports and the local tracker database
 	rm -rf models/*.tar.gz reports tracker.db .pytest_cache

@@ -1,22 +1,31 @@
-"""Ask back with choices when NLU is unsure, instead of guessing a department."""
+"""Ask back with choices when NLU is unsure, instead of guessing a department.
+
+A short or vague message (「在哪办」「要多久」「办个证」) on a conversation that already has a
+topic is a follow-up on it, answered like one; without a topic it gets the likeliest topics.
+"""
 
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import answers
 from actions import kb as kb_module
-from actions.handoff import handoff_events
+from actions.handoff import handoff_events, typed_text
 from actions.kb import KnowledgeBase
-from actions.topics import topic_from_entities
+from actions.question import analyse
+from actions.topics import rendered, reply, topic_from_entities
 
 MAX_CHOICES = 3
 # After this many misunderstood messages in a row, stop asking back and offer a person.
 MISUNDERSTOOD_BEFORE_HANDOFF = 2
 # Intents ranked below this share of confidence are not offered as a choice.
 MIN_CONFIDENCE = 0.05
+# a message this short (or a vague request) on a conversation with a topic is a follow-up on it
+FOLLOWUP_CHARS = 8
+VAGUE = "vague_request"
 
 
 def candidate_topics(knowledge_base: KnowledgeBase, tracker: Tracker) -> list[str]:
@@ -29,6 +38,21 @@ def candidate_topics(knowledge_base: KnowledgeBase, tracker: Tracker) -> list[st
     named = topic_from_entities(knowledge_base, message.get("entities") or [])
     ordered = ([named] if named else []) + ranked
     return list(dict.fromkeys(ordered))[:MAX_CHOICES]
+
+
+def is_fragment(tracker: Tracker) -> bool:
+    """A short or vague message (「在哪办」「办个证」): only the conversation's topic gives it sense."""
+    message = tracker.latest_message or {}
+    text = typed_text(tracker) or message.get("text") or ""
+    intent = (message.get("intent") or {}).get("name")
+    return intent == VAGUE or len("".join(text.split())) <= FOLLOWUP_CHARS
+
+
+def is_followup(tracker: Tracker) -> bool:
+    """A fragment, or a message asking for a kind of fact (「那费用呢」), on the current topic."""
+    message = tracker.latest_message or {}
+    ask = analyse(message.get("text") or "", typed_text(tracker))
+    return is_fragment(tracker) or bool(ask.aspects or ask.missing)
 
 
 def misunderstood_in_a_row(tracker: Tracker) -> int:
@@ -55,13 +79,32 @@ class ActionClarifyTopic(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
-        if misunderstood_in_a_row(tracker) >= MISUNDERSTOOD_BEFORE_HANDOFF:
-            said = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
-            return handoff_events("misunderstood", None, "未能识别的提问：" + " / ".join(said[-2:]))
-        choices = candidate_topics(self.kb, tracker)
-        if not choices:
-            dispatcher.utter_message(response="utter_default")
+        topic = self.kb.topic(tracker.get_slot("topic"))
+        fragment = is_fragment(tracker)
+        if topic is not None and is_followup(tracker):
+            text, card = reply(self.kb, tracker, topic, only_topic=True)
+            dispatcher.utter_message(text=text, json_message=card)
             return []
-        buttons = [{"title": self.kb.topics[t].title, "payload": f"/{t}"} for t in choices]
-        dispatcher.utter_message(text="我不太确定您问的是哪一项，请选一个，或者换个说法告诉我：", buttons=buttons)
+        message = tracker.latest_message or {}
+        found = None if fragment else answers.search(self.kb, message.get("text") or "", typed_text(tracker),
+                                                     entities=message.get("entities") or [])
+        if found is not None:  # the words match one passage clearly: answer it on its topic
+            text, card = rendered(self.kb, tracker, found)
+            dispatcher.utter_message(text=text, json_message=card)
+            return [SlotSet("topic", found.topic.id)]
+        return ask_back(self.kb, dispatcher, tracker, fragment)
+
+
+def ask_back(knowledge_base: KnowledgeBase, dispatcher: CollectingDispatcher, tracker: Tracker,
+             fragment: bool = True) -> list[EventType]:
+    """The likeliest topics as buttons; misunderstood twice in a row, a person instead."""
+    if misunderstood_in_a_row(tracker) >= MISUNDERSTOOD_BEFORE_HANDOFF:
+        said = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
+        return handoff_events("misunderstood", None, "未能识别的提问：" + " / ".join(said[-2:]))
+    choices = candidate_topics(knowledge_base, tracker)
+    if not choices:  # a fragment gets the common topics to choose from
+        dispatcher.utter_message(response="utter_ask_topic" if fragment else "utter_default")
         return []
+    buttons = [{"title": knowledge_base.topics[t].title, "payload": f"/{t}"} for t in choices]
+    dispatcher.utter_message(text="我不太确定您问的是哪一项，请选一个，或者换个说法告诉我：", buttons=buttons)
+    return []

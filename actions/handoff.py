@@ -22,6 +22,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import kb as kb_module
 from actions.kb import KnowledgeBase
+from actions.question import analyse
 from cases.repository import CaseRepository, repository_for
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,22 @@ def _clean(value: Any) -> str:
     return re.sub(r"\s+", " ", str(value or "")).strip()
 
 
+def answered_as_followup(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """A question typed where a contact was asked (「可以线上办吗」 after a dispute's answer) is
+    answered on the conversation's topic before the contact is asked again."""
+    from actions.topics import reply  # topics imports this module: import it late
+
+    knowledge_base = kb_module.default()
+    topic = knowledge_base.topic(tracker.get_slot("topic"))
+    text = typed_text(tracker)
+    ask = analyse((tracker.latest_message or {}).get("text") or text, text)
+    if topic is None or not (ask.aspects or ask.missing or ask.yesno or text.rstrip().endswith(("？", "?"))):
+        return False
+    answer, card = reply(knowledge_base, tracker, topic, only_topic=True)
+    dispatcher.utter_message(text=answer, json_message=card)
+    return True
+
+
 class ValidateHandoffForm(FormValidationAction):
     """Check each answer; 「跳过」 leaves a field 未提供, 「取消」 ends the handoff."""
 
@@ -204,6 +221,9 @@ class ValidateHandoffForm(FormValidationAction):
             return {"handoff_contact": compact}
         if EMAIL.match(bare):
             return {"handoff_contact": bare}
+        if answered_as_followup(dispatcher, tracker):
+            dispatcher.utter_message(text="如需专员跟进，请留手机号、座机或微信号；不需要了回复「取消」。")
+            return {"handoff_contact": None}
         dispatcher.utter_message(text="这个联系方式好像不完整。请留 11 位手机号、座机号（如 023-63765360）或微信号；"
                                       "不方便的话回复「跳过」。")
         return {"handoff_contact": None}

@@ -28,6 +28,8 @@ class Document:
     title: str
     cite: str
     doc: str | None = None
+    # articles: the passages about Yuzhong's services ({from: line start, to: line start})
+    spans: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,10 @@ def load(directory: Path | str = DEFAULT_DIR) -> KnowledgeBase:
         )
         for pid, r in raw_policies.items()
     }
-    documents = {d["file"]: Document(**d) for d in _drop(_read(root / "documents.yml")["documents"], "items")}
+    documents = {
+        d["file"]: Document(**{**d, "spans": tuple(d.get("spans", ()))})
+        for d in _drop(_read(root / "documents.yml")["documents"], "items")
+    }
     departments = {
         d["id"]: Department(
             id=d["id"], name=d["name"], kind=d["kind"], aliases=tuple(d.get("aliases", [])),

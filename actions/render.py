@@ -1,17 +1,32 @@
 """Turn knowledge-base records into the answer text and the service card.
 
 One function per output, so every channel (REST, socket.io widget, WeChat) shows the
-same facts: `answer` and `followup` write the Chinese text, `card` the structured payload
-widgets render. Everything here comes from kb/ with its citation; nothing is invented:
+same facts: `short` writes the visible reply (the answering passage with its citation,
+then the lead department and the one best channel), `answer` the full answer shown on
+request (「详情」), `card` the structured payload widgets render. Everything here comes from kb/ with its citation; nothing is invented:
 where the documents give no time limit or material list, the text says so and points to
 the channels they do name.
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from actions.answers import Answer
 from actions.kb import Department, KnowledgeBase, Quote, Topic
+
+ENGLISH_LEXICON = Path(__file__).resolve().parent.parent / "lexicon" / "english.yml"
+MISSING_WORDS = {
+    "phone": ("联系电话", "a phone number"), "person": ("联系人", "a contact person"),
+    "address": ("具体地址", "a street address"), "hours": ("办公时间", "opening hours"),
+    "url": ("网址", "a web address"), "rate": ("利率", "interest rates"),
+    "amount": ("贷款额度", "loan amounts"), "time": ("办理时限", "a time limit"),
+    "cost": ("收费标准", "fees"), "count": ("具体数量", "that figure"), "fact": ("相关规定", "that"),
+}
 
 MAX_POLICIES = 3
 MAX_CHANNELS = 3
@@ -103,8 +118,9 @@ def _unit(unit: Department) -> dict[str, str]:
     return {"id": unit.id, "name": unit.name}
 
 
-def card(kb: KnowledgeBase, topic: Topic, aspect: str | None = None) -> dict[str, Any]:
-    """The `service_card` payload: one per answer, the same facts as the text."""
+def card(kb: KnowledgeBase, topic: Topic, aspect: str | None = None,
+         answered: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `service_card` payload: the answer given, then the topic's full facts (details)."""
     leads = kb.lead_of(topic)
     policies = []
     for quote in topic.policies:
@@ -125,6 +141,7 @@ def card(kb: KnowledgeBase, topic: Topic, aspect: str | None = None) -> dict[str
         "topic": topic.id,
         "title": topic.title,
         "aspect": aspect,
+        "answer": answered,
         "department": _unit(leads[0]),
         "lead_departments": [_unit(u) for u in leads],
         "co_departments": [_unit(u) for u in kb.co_of(topic)],
@@ -134,4 +151,91 @@ def card(kb: KnowledgeBase, topic: Topic, aspect: str | None = None) -> dict[str
             for c in topic.channels
         ],
         "sources": sources,
+    }
+
+
+def _head(answer: Answer) -> str:
+    """The first line: the passage that answers, with its citation (or 「可以。」 first)."""
+    unit = answer.unit
+    assert unit is not None
+    yes = "可以。" if answer.yes else ""
+    return f"{yes}{answer.passage}（{unit.cite}）。"
+
+
+def _where(kb: KnowledgeBase, answer: Answer) -> str:
+    """The second line: the lead department and the one best channel."""
+    line = "文件没有列出完整的材料清单。" if answer.ask.primary == "materials" else ""
+    line += f"负责部门：{answer.department.name}"
+    return line + (f"；办理渠道：{answer.channel.name}" if answer.channel else "")
+
+
+def _office(kb: KnowledgeBase) -> Department | None:
+    """The one unit whose contact the documents publish (区营商办), for questions they don't answer."""
+    return next((d for d in kb.departments.values() if d.contact and d.contact.get("phone")), None)
+
+
+def _office_line(kb: KnowledgeBase, answer: Answer) -> str:
+    office = _office(kb)
+    if not office or office.id == answer.department.id:
+        return ""
+    return f"也可联系{office.name}（电话{office.contact['phone']}，{kb.documents[office.source['file']].cite}）。"
+
+
+def _missing(kb: KnowledgeBase, answer: Answer) -> list[str]:
+    what = MISSING_WORDS.get(answer.missing or "fact", MISSING_WORDS["fact"])[0]
+    first = f"现有政策文件没有公布{answer.subject}的{what}。"
+    ask = f"请向{answer.department.name}咨询"
+    ask += f"，或通过{answer.channel.name}办理时询问；" if answer.channel else "；"
+    return [first, ask + _office_line(kb, answer)]
+
+
+def short(kb: KnowledgeBase, answer: Answer) -> str:
+    """The visible reply: two lines, about 200 characters at most."""
+    if answer.unit is None:
+        return "\n".join(_missing(kb, answer))
+    return "\n".join([_head(answer), _where(kb, answer)])
+
+
+@functools.lru_cache(maxsize=1)
+def _english_names() -> dict[str, str]:
+    return yaml.safe_load(ENGLISH_LEXICON.read_text(encoding="utf-8")).get("names") or {}
+
+
+def _pinyin(name: str) -> str:
+    from pypinyin import lazy_pinyin
+
+    return " ".join(lazy_pinyin(name.strip("“”"))).title()
+
+
+def _english_name(record_id: str, name: str) -> str:
+    return f"{name} ({_english_names().get(record_id) or _pinyin(name)})"
+
+
+def short_english(kb: KnowledgeBase, answer: Answer) -> str:
+    """The visible reply to an English question: English first line, the Chinese quote kept."""
+    who = _english_name(answer.department.id, answer.department.name)
+    where = f"; channel: {_english_name(answer.channel.id, answer.channel.name)}" if answer.channel else ""
+    if answer.unit is None:
+        what = MISSING_WORDS.get(answer.missing or "fact", MISSING_WORDS["fact"])[1]
+        office = _office(kb)
+        also = f" or the {_english_name(office.id, office.name)}, tel. {office.contact['phone']}" if office else ""
+        return (f"The published documents give no {what} for {answer.subject}. "
+                f"Please ask {who}{where}{also}.")
+    yes = "Yes. " if answer.yes else ""
+    return (f"{yes}According to {answer.unit.cite}: “{answer.passage}”.\n"
+            f"Lead department: {who}{where}.")
+
+
+def answer_record(answer: Answer, text: str) -> dict[str, Any]:
+    """What the card says about the answer: the unit cited and the visible text."""
+    unit = answer.unit
+    return {
+        "text": text,
+        "unit": unit.id if unit else None,
+        "cite": unit.cite if unit else None,
+        "source": unit.file if unit else None,
+        "ref": unit.ref if unit else None,
+        "missing": answer.missing,
+        "department": answer.department.id,
+        "channel": answer.channel.id if answer.channel else None,
     }

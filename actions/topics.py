@@ -1,4 +1,9 @@
-"""Answer a topic question, and follow-ups (materials, department, time, channel) on it."""
+"""Answer a topic question with the unit that answers it, follow-ups on it, and 「详情」.
+
+The NLU routes the message to a topic; actions/answers.py picks the answer unit; render
+writes the two visible lines and the card. 「详情」 (`ask_details`) returns the topic's full
+answer: every item, co-responsible unit, channel and figure.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,19 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import answers
 from actions import kb as kb_module
 from actions import render
 from actions.handoff import handoff_events, typed_text
 from actions.kb import KnowledgeBase
+from actions.question import analyse
 
 FOLLOWUP_ASPECTS = {
     "ask_materials": "materials",
     "ask_department": "department",
     "ask_time_limit": "time",
     "ask_channel": "channel",
+    "ask_cost": "cost",
 }
 
 
@@ -52,23 +60,69 @@ def with_english(knowledge_base: KnowledgeBase, tracker: Tracker, topic, text: s
     return text
 
 
+# a fragment asking for a fact (「地址呢」「多少天」) routed to another topic with less than
+# this confidence is taken as a follow-up on the conversation's topic
+FRAGMENT_CHARS = 6
+FRAGMENT_CONFIDENCE = 0.8
+
+
+def _asks_about_current(message: dict[str, Any]) -> bool:
+    text = "".join(str(message.get("raw_text") or message.get("text") or "").split())
+    confidence = (message.get("intent") or {}).get("confidence", 1.0)
+    ask = analyse(message.get("text") or "", text)
+    return len(text) <= FRAGMENT_CHARS and confidence < FRAGMENT_CONFIDENCE and bool(ask.aspects or ask.missing)
+
+
 def current_topic(knowledge_base: KnowledgeBase, tracker: Tracker) -> str | None:
     """The latest message's topic: its intent; else the conversation's topic when the message
     names nothing else (or only a channel that topic uses); else the topic the message names."""
     message = tracker.latest_message or {}
     intent = (message.get("intent") or {}).get("name")
-    if intent in knowledge_base.topics:
-        return intent
-    entities = message.get("entities") or []
     slot = tracker.get_slot("topic")
     slot = slot if slot in knowledge_base.topics else None
+    if intent in knowledge_base.topics:
+        return slot if slot and _asks_about_current(message) else intent
+    entities = message.get("entities") or []
     if slot and _mentions_own_channel(knowledge_base, slot, entities):
         return slot
     return topic_from_entities(knowledge_base, entities) or slot
 
 
+def reply(knowledge_base: KnowledgeBase, tracker: Tracker, topic, *, only_topic: bool = False,
+          hint: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The visible text and the card for the latest message on `topic`."""
+    message = tracker.latest_message or {}
+    found = answers.answer(
+        knowledge_base, topic, message.get("text") or "", typed_text(tracker),
+        entities=message.get("entities") or [], only_topic=only_topic, hint=hint,
+        context=earlier_question(tracker) if only_topic else "",
+    )
+    return rendered(knowledge_base, tracker, found)
+
+
+def earlier_question(tracker: Tracker) -> str:
+    """The user's message before the latest one, as the NLU read it: 「饭店要接天然气」 gives
+    「那要几天」 its subject."""
+    said = [e for e in tracker.events if e.get("event") == "user"]
+    if len(said) < 2:
+        return ""
+    earlier = said[-2]
+    text = (earlier.get("parse_data") or {}).get("text") or earlier.get("text") or ""
+    return "" if str(text).startswith("/") else str(text)
+
+
+def rendered(knowledge_base: KnowledgeBase, tracker: Tracker, found: answers.Answer) -> tuple[str, dict[str, Any]]:
+    """The text (English first line for an English question) and the card of an answer."""
+    topic = found.topic
+    if answered_in_english(tracker):
+        text = render.short_english(knowledge_base, found)
+    else:
+        text = render.short(knowledge_base, found)
+    return text, render.card(knowledge_base, topic, found.ask.primary, render.answer_record(found, text))
+
+
 class ActionAnswerTopic(Action):
-    """Answer with the lead department, policy items and channels of the message's topic."""
+    """Answer with the unit that answers the message, on its topic."""
 
     def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
         self.kb = knowledge_base or kb_module.default()
@@ -82,8 +136,8 @@ class ActionAnswerTopic(Action):
         if topic is None:
             dispatcher.utter_message(response="utter_ask_topic")
             return []
-        text = with_english(self.kb, tracker, topic, render.answer(self.kb, topic))
-        dispatcher.utter_message(text=text, json_message=render.card(self.kb, topic))
+        text, card = reply(self.kb, tracker, topic)
+        dispatcher.utter_message(text=text, json_message=card)
         if topic.needs_person:  # a dispute: the answer says who, a specialist takes it from there
             return [SlotSet("topic", topic.id), *handoff_events("needs_person", self.kb.lead_of(topic)[0].id,
                                                                 typed_text(tracker))]
@@ -91,7 +145,7 @@ class ActionAnswerTopic(Action):
 
 
 class ActionAnswerFollowup(Action):
-    """Answer 「那要多久」「找哪个部门」… on the topic the conversation is on."""
+    """Answer 「那要多久」「要钱吗」「在哪里办」… on the topic the conversation is on."""
 
     def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
         self.kb = knowledge_base or kb_module.default()
@@ -102,13 +156,31 @@ class ActionAnswerFollowup(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        aspect = FOLLOWUP_ASPECTS.get(intent, "channel")
+        topic = self.kb.topic(current_topic(self.kb, tracker))
+        if topic is None:  # 「要多久」 with no topic yet: ask back with the likeliest topics
+            from actions.clarify import ask_back  # clarify answers fragments with this module's reply
+
+            return ask_back(self.kb, dispatcher, tracker)
+        text, card = reply(self.kb, tracker, topic, only_topic=True, hint=FOLLOWUP_ASPECTS.get(intent))
+        dispatcher.utter_message(text=text, json_message=card)
+        return [SlotSet("topic", topic.id)]
+
+
+class ActionAnswerDetails(Action):
+    """「详情」: the full answer of the conversation's topic (items, units, channels, figures)."""
+
+    def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
+        self.kb = knowledge_base or kb_module.default()
+
+    def name(self) -> str:
+        return "action_answer_details"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
         topic = self.kb.topic(current_topic(self.kb, tracker))
         if topic is None:
             dispatcher.utter_message(response="utter_ask_topic")
             return []
-        dispatcher.utter_message(
-            text=with_english(self.kb, tracker, topic, render.followup(self.kb, topic, aspect)),
-            json_message=render.card(self.kb, topic, aspect),
-        )
+        text = with_english(self.kb, tracker, topic, render.answer(self.kb, topic))
+        dispatcher.utter_message(text=text, json_message=render.card(self.kb, topic, "details"))
         return [SlotSet("topic", topic.id)]

@@ -1,8 +1,9 @@
 """Bot messages as WeChat-friendly text: a card as a few short lines, choices as numbers.
 
 WeChat shows neither cards nor buttons in a passive reply, so a service card becomes its
-title, lead department, first policy item and first channel (the full answer text already
-carries the rest), and buttons become 「1. 开办企业」 lines the user answers with 「1」.
+title, lead department, first policy item and first channel; after a short answer it
+becomes one line offering 「详情」 (the assistant's `ask_details` answer), and buttons become
+「1. 开办企业」 lines the user answers with 「1」.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+DETAILS_HINT = "回复「详情」查看全部政策、配合部门和办理渠道。"
 MAX_BYTES = 2000  # a text reply is cut here, in UTF-8 bytes (WeChat's and WeCom's limit is 2048)
 
 
@@ -42,8 +44,11 @@ def to_text(messages: list[dict[str, Any]]) -> tuple[str, list[str]]:
     previous_text = False
     for message in messages:
         custom = message.get("custom")
-        if isinstance(custom, dict) and custom.get("type") == "service_card" and not (message.get("text") or previous_text):
-            parts.append("\n".join(card_lines(custom)))
+        if isinstance(custom, dict) and custom.get("type") == "service_card":
+            if not (message.get("text") or previous_text):
+                parts.append("\n".join(card_lines(custom)))
+            elif custom.get("answer"):  # a short answer: the rest of the card on request
+                parts.append(DETAILS_HINT)
         if message.get("text"):
             parts.append(message["text"])
         previous_text = bool(message.get("text"))

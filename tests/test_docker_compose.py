@@ -95,6 +95,19 @@ def test_docker_compose_validates_the_file() -> None:
     assert refused.returncode != 0 and b"RASA_AUTH_TOKEN" in refused.stderr
 
 
+def test_the_actions_image_has_what_the_answer_ranker_reads() -> None:
+    """actions/ reads kb/, lexicon/ and jieba_dict/ and imports jieba and pypinyin: the image has them."""
+    dockerfile = (ROOT / "docker" / "Dockerfile.actions").read_text(encoding="utf-8")
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "actions").glob("*.py"))
+    folders = {f for f in ("kb", "lexicon", "jieba_dict") if f'/ "{f}"' in source}
+    assert folders == {"kb", "lexicon", "jieba_dict"}
+    assert all(f"COPY {folder} ./{folder}" in dockerfile for folder in folders)
+    installed = re.search(r"grep -iE '\^\(([^)]*)\)==' requirements.lock", dockerfile).group(1).split("|")
+    for module in ("jieba", "pypinyin"):
+        assert re.search(rf"^\s*(?:import|from) {module}\b", source, re.M) and module in installed
+        assert re.search(rf"^{module}==", (ROOT / "requirements.lock").read_text(encoding="utf-8"), re.M | re.I)
+
+
 def test_the_rasa_image_has_what_the_pipeline_needs() -> None:
     """Every folder config.yml points at is copied; every package the components import is installed."""
     dockerfile = (ROOT / "docker" / "Dockerfile.rasa").read_text(encoding="utf-8")

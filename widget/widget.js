@@ -83,6 +83,14 @@
     });
     box.appendChild(el("div", {"class": "zq-card-h"}, "办理渠道"));
     box.appendChild(channels);
+    var figures = el("ul", {"class": "zq-card-figures", "aria-label": "相关数据"});
+    (card.sources || []).forEach(function (f) {
+      var li = el("li");
+      li.appendChild(el("strong", {}, f.cite));
+      li.appendChild(document.createTextNode("：" + f.quote));
+      figures.appendChild(li);
+    });
+    if (figures.childNodes.length) { box.appendChild(el("div", {"class": "zq-card-h"}, "相关数据")); box.appendChild(figures); }
     return box;
   }
 
@@ -118,13 +126,13 @@
                          (entry.staff.department || "") + " · " + (entry.staff.name || "") + "（工作人员）"));
     }
     if (entry.card) {
-      row.appendChild(renderCard(entry.card));
-      if (entry.text) {  // the card carries the facts; the full answer text stays one tap away
-        var more = el("details", {"class": "zq-more"});
-        more.appendChild(el("summary", {}, "查看完整答复"));
-        more.appendChild(richText(entry.text));
-        row.appendChild(more);
-      }
+      // the answer itself is the visible text; the topic's card (other items, co-responsible
+      // units, every channel) stays one tap away
+      if (entry.text) row.appendChild(richText(entry.text));
+      var more = el("details", {"class": "zq-more"});
+      more.appendChild(el("summary", {}, "查看完整答复"));
+      more.appendChild(renderCard(entry.card));
+      row.appendChild(more);
     } else if (entry.text) {
       row.appendChild(richText(entry.text));
     }

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from rasa_sdk.events import SlotSet
+
 from actions.clarify import ActionClarifyTopic
 from actions.handoff import contact_lines
 
@@ -33,9 +36,32 @@ def test_clarify_puts_a_named_topic_first(knowledge_base, tracker_factory, dispa
 
 def test_clarify_without_candidates_says_it_did_not_understand(knowledge_base, tracker_factory,
                                                                dispatcher) -> None:
-    tracker = tracker_factory(intent="nlu_fallback", ranking=[{"name": "greet", "confidence": 0.3}])
+    tracker = tracker_factory(intent="nlu_fallback", text="这个那个的我也说不清楚到底是咋回事情",
+                              ranking=[{"name": "greet", "confidence": 0.3}])
     asyncio.run(ActionClarifyTopic(knowledge_base).run(dispatcher, tracker, {}))
     assert dispatcher.messages[0]["response"] == "utter_default"
+
+
+def test_a_fragment_without_a_topic_gets_the_common_topics(knowledge_base, tracker_factory, dispatcher) -> None:
+    tracker = tracker_factory(intent="nlu_fallback", text="钱的问题", ranking=[{"name": "goodbye", "confidence": 0.7}])
+    assert asyncio.run(ActionClarifyTopic(knowledge_base).run(dispatcher, tracker, {})) == []
+    assert dispatcher.messages[0]["response"] == "utter_ask_topic"
+
+
+@pytest.mark.parametrize("text, expected", [("要多久", "个工作日"), ("在哪办", "办理渠道："), ("办个证", "负责部门：区住房城市建委")])
+def test_a_fragment_on_a_topic_is_a_followup(knowledge_base, tracker_factory, dispatcher, text, expected) -> None:
+    tracker = tracker_factory(intent="nlu_fallback", text=text, slots={"topic": "construction_permit"})
+    asyncio.run(ActionClarifyTopic(knowledge_base).run(dispatcher, tracker, {}))
+    message = dispatcher.messages[0]
+    assert expected in message["text"] and message["custom"]["topic"] == "construction_permit"
+
+
+def test_a_question_nlu_could_not_place_is_answered_when_one_passage_matches(knowledge_base, tracker_factory,
+                                                                            dispatcher) -> None:
+    tracker = tracker_factory(intent="nlu_fallback", text="2021年渝中计划多少项高频事项实现跨省通办")
+    events = asyncio.run(ActionClarifyTopic(knowledge_base).run(dispatcher, tracker, {}))
+    assert "74 项高频政务服务事项年内实现“跨省通办”" in dispatcher.messages[0]["text"].splitlines()[0]
+    assert events == [SlotSet("topic", dispatcher.messages[0]["custom"]["topic"])]
 
 
 def test_contact_lines_are_the_office_contact_from_the_seeds(knowledge_base) -> None:

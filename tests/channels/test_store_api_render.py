@@ -88,6 +88,12 @@ def test_a_card_without_text_becomes_short_lines() -> None:
     assert render.to_text([{"text": "答复"}, {"custom": card}])[0] == "答复"
 
 
+def test_a_short_answer_offers_the_details() -> None:
+    card = {"type": "service_card", "title": "企业注销", "answer": {"unit": "fig_deregistration_1"}}
+    text, _ = render.to_text([{"text": "简易注销公告时间由45天压缩到20天（2022年渝中区营商环境报道）。"}, {"custom": card}])
+    assert text.splitlines() == ["简易注销公告时间由45天压缩到20天（2022年渝中区营商环境报道）。", render.DETAILS_HINT]
+
+
 @pytest.mark.parametrize("typed", ["①", "²", "1.5", "", "99"])
 def test_only_plain_numbers_pick_a_choice(typed: str) -> None:
     assert render.choice(typed, ["/a", "/b"]) is None

@@ -13,6 +13,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.kb_entity_ruler import KBEntityRuler
 from components.kb_jieba_tokenizer import KBJiebaTokenizer
+from components.short_message_guard import ShortMessageGuard
 
 LOOKUPS = [
     {"name": "channel", "elements": ["首贷续贷中心", "续贷中心", "E企办"]},
@@ -93,3 +94,25 @@ def test_kb_dictionary_keeps_names_whole() -> None:
     JiebaTokenizer._load_custom_dictionary(str(Path(__file__).resolve().parents[2] / "jieba_dict"))
     assert "首贷续贷中心" in jieba.lcut("渝中区首贷续贷中心在哪里")
     assert "知识产权质押" in jieba.lcut("知识产权质押怎么弄")
+
+
+@pytest.mark.parametrize("text, intent, falls_back", [
+    ("钱的问题", "goodbye", True),      # DIET's guess on a fragment without a goodbye's words
+    ("办个证", "complain", True),
+    ("在哪办", "out_of_scope", True),   # out of scope, yet it holds a word of the service
+    ("多少天", "out_of_scope", True),
+    ("再见啦", "goodbye", False),       # the intent's own words keep it
+    ("我要投诉", "complain", False),
+    ("讲个笑话", "out_of_scope", False),
+    ("你好", "greet", False),
+    ("这是一条很长的消息说再见之外的东西", "goodbye", False),  # longer messages are DIET's to judge
+    ("/goodbye", "goodbye", False),     # a button's payload
+])
+def test_the_short_message_guard(text: str, intent: str, falls_back: bool) -> None:
+    guard = ShortMessageGuard(ShortMessageGuard.get_default_config())
+    message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.9},
+                            "intent_ranking": [{"name": intent, "confidence": 0.9}]})
+    [out] = guard.process([message])
+    assert (out.get("intent")["name"] == "nlu_fallback") is falls_back
+    if falls_back:  # what DIET guessed stays in the ranking, below the fallback
+        assert [r["name"] for r in out.get("intent_ranking")] == ["nlu_fallback", intent]

@@ -48,9 +48,11 @@ def ask(driver, text: str) -> None:
 
 
 def cards(driver) -> list[str]:
+    """The visible text of every answer that carries a card (the card itself is folded)."""
     from selenium.webdriver.common.by import By
 
-    return [c.text for c in driver.find_elements(By.CSS_SELECTOR, ".zq-card")]
+    rows = [r for r in driver.find_elements(By.CSS_SELECTOR, ".zq-msg.zq-bot") if r.find_elements(By.CSS_SELECTOR, ".zq-more")]
+    return [r.find_element(By.CSS_SELECTOR, ":scope > .zq-text").text for r in rows]
 
 
 def open_widget(driver, servers) -> str:

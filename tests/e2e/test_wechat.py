@@ -8,6 +8,7 @@ path through the customer-service API (a local stand-in that records the calls).
 from __future__ import annotations
 
 import random
+import re
 import string
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -85,11 +86,28 @@ def test_url_verification(plain: Servers) -> None:
 
 
 def test_plain_text_round_trip_and_the_openid_is_the_conversation(plain: Servers) -> None:
-    answer = post_plain(plain, text_xml("o-owner-1", "开公司最快多久能拿到执照"))
+    answer = post_plain(plain, text_xml("o-owner-1", "简易注销公告要公示多少天"))
     reply = parse_xml(answer.content)
     assert reply["ToUserName"] == "o-owner-1" and reply["FromUserName"] == "gh_account"
-    assert "区市场监管局" in reply["Content"] and "渝中府办〔2023〕32号 第2条" in reply["Content"]
-    assert plain.user_turns("o-owner-1") == ["开公司最快多久能拿到执照"]
+    first, second, hint = reply["Content"].split("\n")
+    assert first == "简易注销公告时间由45天压缩到20天（2022年渝中区营商环境报道）。"
+    assert second.startswith("负责部门：区市场监管局") and "「详情」" in hint
+    assert plain.user_turns("o-owner-1") == ["简易注销公告要公示多少天"]
+    # 「详情」 returns the rest of the card: items, co-responsible units, channels — within WeChat's limit
+    details = reply_content(post_plain(plain, text_xml("o-owner-1", "详情")))
+    assert "【企业注销】" in details and "渝中府办〔2021〕16号 第5条" in details and "办理渠道：" in details
+    assert len(details.encode("utf-8")) <= 2048
+
+
+@pytest.mark.parametrize("question, first_line", [
+    ("办营业执照要交多少钱", "全流程“零成本”"),
+    ("首贷续贷中心的电话是多少", "现有政策文件没有公布"),
+    ("专利可以质押贷款吗", "可以。"),
+])
+def test_the_first_line_answers_the_question(plain: Servers, question: str, first_line: str) -> None:
+    content = reply_content(post_plain(plain, text_xml(f"o-asks-{len(question)}", question)))
+    assert first_line in content.split("\n")[0]
+    assert len(content.encode("utf-8")) <= 2048
 
 
 def test_retries_make_one_turn_and_one_answer(plain: Servers) -> None:
@@ -150,7 +168,7 @@ def test_wecom_verification_and_encrypted_round_trip(plain: Servers) -> None:
     envelope_reply = parse_xml(answer.content)
     inner = crypto.decrypt_message(answer.content, envelope_reply["MsgSignature"], envelope_reply["TimeStamp"],
                                    envelope_reply["Nonce"])
-    assert "渝中府办〔2023〕32号 第62条" in inner
+    assert re.search(r"可以。.*（渝中府办〔20\d\d〕\d+号 第\d+条）。", inner) and "负责部门：区市场监管局" in inner
     assert plain.user_turns("zhangsan") == ["专利能拿去质押贷款吗"]
 
 

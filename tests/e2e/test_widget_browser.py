@@ -15,12 +15,20 @@ def test_the_widget_end_to_end(browser, servers: Servers) -> None:
 
     session = open_widget(browser, servers)
 
-    # a registration question: a card naming the market regulator, rendered, not raw JSON
-    ask(browser, "公司注册要多久")
+    # the answer is on the screen without expanding anything; the card is folded under it
+    ask(browser, "简易注销公告要公示多少天")
     wait(browser, lambda d: any("区市场监管局" in c for c in cards(d)))
-    card = cards(browser)[0]
-    assert "渝中府办〔2023〕32号 第2条" in card and "{" not in card
+    first, second = cards(browser)[0].split("\n")[:2]
+    assert first == "简易注销公告时间由45天压缩到20天（2022年渝中区营商环境报道）。" and "{" not in first
+    assert second.startswith("负责部门：区市场监管局")
+    folded = browser.find_elements(By.CSS_SELECTOR, ".zq-more")[-1]
+    assert folded.get_attribute("open") is None and not folded.find_element(By.CSS_SELECTOR, ".zq-card").is_displayed()
     browser.save_screenshot(str(SHOTS / "widget-card.png"))
+    folded.find_element(By.CSS_SELECTOR, "summary").click()
+    card = folded.find_element(By.CSS_SELECTOR, ".zq-card")
+    wait(browser, lambda d: card.is_displayed())
+    assert "适用政策" in card.text and "渝中府办〔2021〕16号 第5条" in card.text and "办理渠道" in card.text
+    browser.save_screenshot(str(SHOTS / "widget-card-details.png"))
 
     # buttons send their payload
     ask(browser, "你好")
@@ -47,7 +55,7 @@ def test_the_widget_end_to_end(browser, servers: Servers) -> None:
     wait(browser, lambda d: d.find_element(By.ID, "zhuqi-widget").get_attribute("data-session") == session)
     assert any("区市场监管局" in c for c in cards(browser)) and any("区金融办" in c for c in cards(browser))
     assert browser.find_elements(By.XPATH, "//span[@class='zq-rated' and text()='已评价：满意']")
-    assert servers.user_turns(session)[:3] == ["公司注册要多久", "你好", "/first_loan_renewal"]
+    assert servers.user_turns(session)[:3] == ["简易注销公告要公示多少天", "你好", "/first_loan_renewal"]
     browser.save_screenshot(str(SHOTS / "widget-after-reload.png"))
 
 

@@ -8,7 +8,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CONVERSATION_INTENTS = {"greet", "goodbye", "thank", "bot_capabilities", "human_handoff", "complain", "out_of_scope",
-                        "ask_materials", "ask_department", "ask_time_limit", "ask_channel"}
+                        "ask_materials", "ask_department", "ask_time_limit", "ask_channel", "ask_cost",
+                        "ask_details", "vague_request"}
 # reached only by button payloads and the widget's channel (/rate_service{…}), never typed
 PAYLOAD_INTENTS = {"rate_service", "answer_rated_badly", "handoff_resolved"}
 

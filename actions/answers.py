@@ -1,0 +1,172 @@
+"""Decide what answers a message on its topic: the unit, its passage, or that none exists.
+
+The NLU routed the message to `topic`; actions/ranker.py orders the units; this module
+takes the best one that holds the kind of fact asked (a time limit for 多久, a cost for
+要钱吗), and decides when the documents simply do not publish what was asked — a phone
+number, an address, opening hours, a rate, or a time limit for a service they give none
+for — so that the reply says so instead of showing a card that looks like an answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from actions import kb as kb_module
+from actions import ranker
+from actions.kb import Channel, Department, KnowledgeBase, Topic
+from actions.question import Ask, analyse
+from actions.ranker import Ranked, UnitIndex
+from actions.units import AnswerUnit
+
+# Aspects the documents give for some services only: asked and not held → said plainly.
+CHECKED_ASPECTS = ("time", "cost", "count")
+# a unit ranked this close to the best (and on the topic) may serve when it has the aspect
+NEAR_BEST = 0.9
+# a unit off the topic answers only when its words agree this well (share of the best BM25)
+OFF_TOPIC_MATCH = 0.8
+# NLU could not place a message: a unit answers it anyway when the words agree this well
+# (unscaled BM25; on the answer benchmark's tune half, out-of-scope questions stay below 42
+# and the placed questions it recovers score 45 and more)
+SEARCH_MIN_BM25 = 45.0
+POSITIVE = re.compile(r"支持|鼓励|推动|引导|推行|推广|提供|实现|开展|设立|免费|可|允许|开通|建立|落实|一件事")
+NEGATED = re.compile(r"不能|不可以|不行|不让|禁止|没有")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the reply states: a unit and the passage of it that answers, or what is missing."""
+
+    topic: Topic
+    ask: Ask
+    unit: AnswerUnit | None
+    passage: str
+    department: Department
+    channel: Channel | None
+    missing: str | None = None  # a kind of fact the documents do not publish here
+    subject: str = ""  # what the missing fact would be about (a channel or the topic)
+
+    @property
+    def yes(self) -> bool:
+        """A yes/no question the unit answers with yes (its qualifier is the passage)."""
+        return bool(self.ask.yesno and not self.ask.aspects and self.unit and not self.missing
+                    and POSITIVE.search(self.passage) and not NEGATED.search(self.passage))
+
+
+def _lead(kb: KnowledgeBase, topic: Topic, unit: AnswerUnit | None) -> Department:
+    if unit and topic.id not in unit.topics and unit.lead and unit.kind != "channel":
+        return kb.departments[unit.lead[0]]
+    return kb.lead_of(topic)[0]
+
+
+def _channel(kb: KnowledgeBase, topic: Topic, unit: AnswerUnit | None, named: list[str]) -> Channel | None:
+    for channel in (unit.channel if unit else None, *named, *topic.channels):
+        if channel and channel in kb.channels:
+            return kb.channels[channel]
+    return None
+
+
+def _pick(ranked: list[Ranked], topic: Topic, ask: Ask) -> Ranked | None:
+    """The best unit; for a time/cost/count question the best one near the top that holds it."""
+    candidates = [r for r in ranked if r.prior or r.match >= OFF_TOPIC_MATCH]
+    if not candidates:
+        return ranked[0] if ranked else None
+    best = candidates[0]
+    if ask.primary in CHECKED_ASPECTS:
+        holding = [r for r in candidates if ask.primary in r.unit.aspects]
+        if holding and holding[0].score >= best.score * NEAR_BEST:
+            return holding[0]
+        on_topic = [r for r in holding if r.prior]
+        if on_topic:
+            return on_topic[0]
+    return best
+
+
+def _contact(kb: KnowledgeBase, index: UnitIndex, departments: list[str]) -> AnswerUnit | None:
+    """The published contact of a department the message names (only 区营商办 has one)."""
+    for unit in index.units:
+        if unit.kind == "contact" and set(unit.lead) & set(departments):
+            return unit
+    return None
+
+
+LEAD_HEADER = re.compile(r"[（(]牵头单位[:：]\s*[^，,；;）)]+")
+
+
+@functools.lru_cache(maxsize=64)
+def lead_header(file: str, category: str) -> str | None:
+    """The section header that names a category's lead unit, as the document prints it:
+    「市场准入。（牵头单位：区市场监管局」."""
+    for line in (kb_module.DEFAULT_DIR / "sources" / file).read_text(encoding="utf-8").splitlines():
+        start = line.find(category)
+        if start >= 0:
+            found = LEAD_HEADER.search(line, start)
+            if found and found.start() - start <= len(category) + 2:
+                return line[start:found.end()].strip()
+    return None
+
+
+def _who(kb: KnowledgeBase, index: UnitIndex, topic: Topic, ask: Ask, named: list[str]) -> Answer:
+    """「找哪个部门」: the lead unit, cited by the item (or passage) that names it."""
+    lead = kb.lead_of(topic)[0]
+    source = topic.lead_source or (topic.policies[0] if topic.policies else None)
+    unit = None
+    if source is not None:
+        unit = index.by_id.get(source.policy or "") or next(
+            (u for u in index.units if u.file == source.file and source.text in u.text), None)
+    header = lead_header(unit.file, unit.title) if unit and unit.kind == "policy" and unit.title else None
+    passage = f"{topic.title}由{lead.name}牵头负责" + (f"：“{header}”" if header else "")
+    return Answer(topic, ask, unit, passage, lead, _channel(kb, topic, None, named)) if unit else Answer(
+        topic, ask, None, "", lead, _channel(kb, topic, None, named), missing="fact", subject=topic.title)
+
+
+def answer(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None = None, *,
+           entities: list[dict] | None = None, only_topic: bool = False,
+           hint: str | None = None, context: str = "", index: UnitIndex | None = None) -> Answer:
+    """The answer to `text` (normalized) on `topic`; `only_topic` for a follow-up, whose
+    intent's aspect (`hint`) stands in when the words name none and whose earlier question
+    (`context`) adds its subject to the search (what is asked stays the follow-up's)."""
+    index = index or ranker.default()
+    ask = analyse(text, typed)
+    if hint and not ask.aspects:
+        ask = Ask(aspects=(hint,), missing=ask.missing, yesno=ask.yesno)
+    entities = entities or []
+    named_channels = [str(e.get("value")) for e in entities if e.get("entity") == "channel"]
+    named_units = [str(e.get("value")) for e in entities if e.get("entity") == "department"]
+    subject = kb.channels[named_channels[0]].name if named_channels and named_channels[0] in kb.channels else topic.title
+    if ask.missing in ("phone", "person"):
+        contact = _contact(kb, index, named_units)
+        if contact:
+            lead = kb.departments[contact.lead[0]]
+            return Answer(topic, ask, contact, contact.text, lead, _channel(kb, topic, None, named_channels))
+    if ask.missing:
+        return Answer(topic, ask, None, "", kb.lead_of(topic)[0], _channel(kb, topic, None, named_channels),
+                      missing=ask.missing, subject=subject)
+    if ask.primary == "department":
+        return _who(kb, index, topic, ask, named_channels)
+    query = f"{context} {text}".strip()
+    ranked = index.rank(query, topic.id, ask, channels=named_channels, topic_channels=topic.channels,
+                        only_topic=only_topic)
+    best = _pick(ranked, topic, ask)
+    if best is None or (ask.primary in CHECKED_ASPECTS and ask.primary not in best.unit.aspects):
+        return Answer(topic, ask, None, "", kb.lead_of(topic)[0], _channel(kb, topic, None, named_channels),
+                      missing=ask.primary or "fact", subject=subject)
+    unit = best.unit
+    return Answer(topic, ask, unit, ranker.passage(unit, query, ask), _lead(kb, topic, unit),
+                  _channel(kb, topic, unit, named_channels))
+
+
+def search(kb: KnowledgeBase, text: str, typed: str | None = None, *, entities: list[dict] | None = None,
+           index: UnitIndex | None = None) -> Answer | None:
+    """A message NLU could not place: answered by the unit it matches clearly, on that unit's
+    topic, or None (the assistant asks back)."""
+    index = index or ranker.default()
+    ranked = index.rank(text, None, analyse(text, typed))
+    if not ranked or ranked[0].bm25 < SEARCH_MIN_BM25:
+        return None
+    unit = ranked[0].unit
+    topic = kb.topic(next(iter((*unit.topics, *unit.related)), None))
+    if topic is None:
+        return None
+    return answer(kb, topic, text, typed, entities=entities, index=index)

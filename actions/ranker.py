@@ -1,0 +1,188 @@
+"""Pick the answer unit for a message: the topic's own units first, then the rest of the KB.
+
+The NLU has routed the message to a topic; this second step ranks the units of
+kb/generated/answer_units.json for the words of the message. A unit's score is its Okapi
+BM25 over jieba words (with the KB dictionary), character bigrams and characters, scaled to the best
+candidate, plus a bonus when it belongs to the routed topic and when it holds the kind of
+fact the question asks for (actions/question.py). The weights were chosen on the tune half
+of tests/answers/bench.yml (`make bench-answers`); README "Answers" has the figures.
+Then the passage of the unit that carries the answer is cut out for the first line.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from actions import units as units_module
+from actions.question import LEXICON, Ask
+from actions.units import ASPECT_PATTERNS, AnswerUnit
+
+JIEBA_DICT = Path(__file__).resolve().parent.parent / "jieba_dict"
+SYNONYMS = Path(__file__).resolve().parent.parent / "lexicon" / "search_synonyms.yml"
+CJK_OR_WORD = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+CLAUSE_END = re.compile(r"(?<=[，,；;。！？!?：:])")
+# weights, chosen on the tune split of the answer benchmark
+TOPIC_BONUS = 0.7  # the topic cites the unit (kb/topics.yml)
+NEAR_BONUS = 0.3  # an article sentence naming the topic, or a channel the topic uses
+ASPECT_BONUS = 0.2
+CHANNEL_BONUS = 0.4
+KIND_BONUS = {"figure": 0.2, "article": 0.0, "policy": 0.05, "channel": -0.3, "contact": 0.0}
+# a channel's description answers 「在哪办」; for any other question it is a paraphrase, not a fact
+CHANNEL_ASK_BONUS = 0.5
+MAX_PASSAGE = 110  # characters of a unit shown on the first line
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    """jieba with the words `make kb` writes (names, aliases, keywords), as the NLU cuts."""
+    import jieba
+
+    tokenizer = jieba.Tokenizer()
+    for path in sorted(JIEBA_DICT.glob("*.txt")):
+        tokenizer.load_userdict(str(path))
+    return tokenizer
+
+
+@functools.lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    return frozenset(yaml.safe_load(LEXICON.read_text(encoding="utf-8"))["stopwords"])
+
+
+@functools.lru_cache(maxsize=1)
+def _synonyms() -> dict[str, list[str]]:
+    return yaml.safe_load(SYNONYMS.read_text(encoding="utf-8"))["expand"]
+
+
+def expanded(text: str) -> str:
+    """A question with the documents' words for what it says appended (施工许可 → 建筑许可)."""
+    extra = [w for typed, words in _synonyms().items() if typed in text for w in words if w not in text]
+    return " ".join([text, *dict.fromkeys(extra)])
+
+
+def terms(text: str) -> list[str]:
+    """Search terms: jieba's search cut without stopwords, character bigrams and characters."""
+    text = text.lower()
+    stop = _stopwords()
+    words = [w for w in _tokenizer().lcut_for_search(text) if CJK_OR_WORD.search(w) and w not in stop]
+    chars = [c for c in text if "\u4e00" <= c <= "\u9fff"]
+    bigrams = ["#" + a + b for a, b in zip(chars, chars[1:])]
+    # single characters too: colloquial words share a character with the documents' terms
+    # (寄到 ~ 寄递, 手机上 ~ 手机端) more often than a word or a bigram
+    unigrams = ["@" + c for c in chars if c not in stop]
+    return words + bigrams + unigrams
+
+
+@dataclass(frozen=True)
+class Ranked:
+    unit: AnswerUnit
+    score: float
+    prior: float  # how close to the routed topic: cited by it, near it, or not
+    match: float  # BM25 share of the best candidate's (0–1): how well the words agree
+    bm25: float = 0.0  # the unscaled score, comparable across messages
+
+
+class UnitIndex:
+    """Okapi BM25 (k1 = 1.2, b = 0.6) over the units, and the priors of topic and ask."""
+
+    def __init__(self, units: list[AnswerUnit], k1: float = 1.2, b: float = 0.6) -> None:
+        self.units = units
+        self.by_id = {u.id: u for u in units}
+        self.k1, self.b = k1, b
+        self.docs = [Counter(terms(u.index_text)) for u in units]
+        self.lengths = [sum(d.values()) or 1 for d in self.docs]
+        self.average = sum(self.lengths) / len(self.lengths)
+        frequency = Counter(t for doc in self.docs for t in doc)
+        n = len(units)
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in frequency.items()}
+
+    def bm25(self, query: list[str], i: int) -> float:
+        doc, length, score = self.docs[i], self.lengths[i], 0.0
+        for term in set(query):
+            tf = doc.get(term, 0)
+            if tf:
+                norm = tf + self.k1 * (1 - self.b + self.b * length / self.average)
+                score += self.idf[term] * tf * (self.k1 + 1) / norm
+        return score
+
+    def rank(self, text: str, topic: str | None, ask: Ask, *, channels: Iterable[str] = (),
+             topic_channels: Iterable[str] = (), only_topic: bool = False) -> list[Ranked]:
+        """Units for the message, best first. `only_topic` keeps the topic's own (follow-ups)."""
+        query = terms(expanded(text))
+        named, own_channels = set(channels), set(topic_channels)
+        raw = []
+        for i, unit in enumerate(self.units):
+            prior = TOPIC_BONUS if topic in unit.topics else 0.0
+            if not prior and (topic in unit.related or (unit.channel and unit.channel in own_channels)):
+                prior = NEAR_BONUS
+            if only_topic and not prior:
+                continue
+            raw.append((i, unit, self.bm25(query, i), prior))
+        top = max((r[2] for r in raw), default=0.0) or 1.0
+        ranked = []
+        for i, unit, score, prior in raw:
+            match = score / top
+            total = match + KIND_BONUS.get(unit.kind, 0.0) + prior
+            if ask.primary and ask.primary in unit.aspects:
+                total += ASPECT_BONUS
+            if unit.channel and unit.channel in named:
+                total += CHANNEL_BONUS
+            if unit.kind == "channel" and ask.primary == "channel":
+                total += CHANNEL_ASK_BONUS
+            ranked.append(Ranked(unit, total, prior, match, score))
+        ranked.sort(key=lambda r: -r.score)
+        return ranked
+
+
+@functools.lru_cache(maxsize=1)
+def default() -> UnitIndex:
+    """The index over the units `make kb` wrote, built once per process."""
+    return UnitIndex(units_module.load())
+
+
+def clauses(text: str) -> list[str]:
+    return [c for c in CLAUSE_END.split(text) if c.strip()]
+
+
+def passage(unit: AnswerUnit, text: str, ask: Ask, limit: int = MAX_PASSAGE,
+            idf: dict[str, float] | None = None) -> str:
+    """The part of the unit that answers: the clause sharing the rarest words with the
+    question (and holding the asked kind of fact), widened by its neighbours up to `limit`."""
+    parts = clauses(unit.text)
+    if len(unit.text) <= limit or len(parts) == 1:
+        return _trim(unit.text if len(unit.text) <= limit * 1.4 else unit.text[:limit])
+    idf = idf if idf is not None else default().idf
+    query = set(terms(text))
+    pattern = ASPECT_PATTERNS.get(ask.primary or "")
+
+    def score(clause: str) -> float:
+        shared = sum(idf.get(t, 1.0) for t in query & set(terms(clause)))
+        return shared + (3.0 if pattern and pattern.search(clause) else 0.0)
+
+    scores = [score(p) for p in parts]
+    best = max(range(len(parts)), key=lambda i: (scores[i], -i))
+    start, end = best, best + 1
+    while True:  # widen towards the better neighbour while it fits
+        options = []
+        if end < len(parts) and len("".join(parts[start:end + 1])) <= limit:
+            options.append((scores[end], "right"))
+        if start > 0 and len("".join(parts[start - 1:end])) <= limit:
+            options.append((scores[start - 1] + 0.01, "left"))  # the clause before often names the subject
+        if not options:
+            break
+        if max(options)[1] == "right":
+            end += 1
+        else:
+            start -= 1
+    return _trim("".join(parts[start:end]))
+
+
+def _trim(text: str) -> str:
+    return text.strip().rstrip("，,；;：:。、 ")

@@ -1,0 +1,213 @@
+"""Answer units: every passage of the knowledge base that can answer a question by itself.
+
+A unit is one policy item (its full text), one figure (a quote of an article, channel or
+product), one channel description, one sentence of an article's relevant spans, or a
+department's published contact — each with its citation, the departments responsible,
+the topics it belongs to and what it is about (`aspects`: time, count, cost, materials,
+channel, contact). `make kb` derives them from kb/ into kb/generated/answer_units.json;
+the actions read that file, so the knowledge base stays the single source.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from actions.kb import KnowledgeBase, Quote
+
+UNITS_FILE = Path(__file__).resolve().parent.parent / "kb" / "generated" / "answer_units.json"
+
+# What a passage is about, read from its words. A question asking for one of these prefers
+# a unit that has it (actions/question.py reads the question's side).
+ASPECT_PATTERNS: dict[str, re.Pattern[str]] = {
+    # a processing time; 「24小时自助服务区」 is an opening time, not how long a service takes
+    "time": re.compile(r"\d+(\.\d+)?\s*(个)?(工作日|天|分钟)|(?<![\d.])(?!24)\d{1,2}(\.\d+)?\s*个?小时"
+                       r"|[一二三四五六七八九十两半]+(个)?(工作日|天|小时)"
+                       r"|时限|办结|即办|当场办|立等|限时|压减至|压缩至|压缩到|压减到|一日办|当日"),
+    "count": re.compile(r"\d+(\.\d+)?\s*(余|多)?\s*(个|家|项|户|名|件|枚|台|张|条|所|类|批|万|亿|%|倍|次)"
+                        r"|[一二三四五六七八九十百千]+(个|家|项|户|名|类|批)"),
+    # what a business pays: free, zero cost, an amount (a fee cut or a subsidy is no price)
+    "cost": re.compile(r"免费|零成本|不收费|免收|零投资|收费标准|\d+(\.\d+)?\s*(万)?元"),
+    "materials": re.compile(r"材料|资料|证明|清单|提交|申报|一次提交|免提交|减少"),
+    "channel": re.compile(r"平台|窗口|中心|系统|专区|线上|网上|网办|渝快办|一网通|一窗|APP|小程序|热线|站"),
+}
+SENTENCE_END = re.compile(r"(?<=[。！？!?])")
+MIN_SENTENCE = 10  # shorter lines of an article are captions and bylines, not facts
+
+
+@dataclass(frozen=True)
+class AnswerUnit:
+    """One passage that can answer a question, with everything the reply needs to cite it."""
+
+    id: str
+    kind: str  # policy | figure | channel | article | contact
+    text: str
+    cite: str
+    file: str
+    ref: str
+    lead: tuple[str, ...]
+    co: tuple[str, ...]
+    topics: tuple[str, ...]  # topics that cite the passage in kb/topics.yml
+    aspects: tuple[str, ...]
+    related: tuple[str, ...] = ()  # topics an article sentence names by their keywords
+    channel: str | None = None  # the channel a channel description or figure is about
+    title: str | None = None  # a heading that names the unit (item category, channel name)
+
+    @property
+    def index_text(self) -> str:
+        """What a search over units matches on: the passage and what names it."""
+        return " ".join(filter(None, [self.title, self.text]))
+
+
+def aspects_of(text: str, about: Iterable[str] = ()) -> tuple[str, ...]:
+    found = [a for a, pattern in ASPECT_PATTERNS.items() if pattern.search(text)]
+    return tuple(dict.fromkeys([*about, *found]))
+
+
+class _Builder:
+    """Collects units in a stable order, merging a passage met twice (topics, aspects)."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.units: dict[str, dict[str, Any]] = {}
+        self.by_text: dict[tuple[str, str], str] = {}
+
+    def add(self, unit_id: str, kind: str, text: str, file: str, ref: str, cite: str, *,
+            lead: Iterable[str] = (), co: Iterable[str] = (), topics: Iterable[str] = (),
+            about: Iterable[str] = (), related: Iterable[str] = (), channel: str | None = None,
+            title: str | None = None) -> None:
+        key = (file, text)
+        existing = self.by_text.get(key)
+        if existing:
+            record = self.units[existing]
+            record["topics"] = list(dict.fromkeys([*record["topics"], *topics]))
+            record["aspects"] = list(dict.fromkeys([*record["aspects"], *about]))
+            if not record["lead"]:
+                record["lead"] = list(lead)
+            return
+        self.by_text[key] = unit_id
+        self.units[unit_id] = {
+            "id": unit_id, "kind": kind, "text": text, "cite": cite, "file": file, "ref": ref,
+            "lead": list(lead), "co": list(co), "topics": list(dict.fromkeys(topics)),
+            "aspects": list(aspects_of(text, about)), "related": list(related), "channel": channel,
+            "title": title,
+        }
+
+    def quote(self, prefix: str, quote: Quote, topics: Iterable[str], lead: Iterable[str], **extra: Any) -> None:
+        """A figure: an exact quote of an article, or of a policy item (cited by its item)."""
+        n = sum(1 for u in self.units if u.startswith(prefix)) + 1
+        self.add(f"{prefix}{n}", "figure", quote.text, quote.file, quote.ref, self.kb.cite(quote),
+                 lead=lead, topics=topics, about=quote.about, **extra)
+
+
+def _topics_quoting(kb: KnowledgeBase) -> dict[str, list[str]]:
+    """policy id → topics citing it, and the aspects each topic's quote says it answers."""
+    quoting: dict[str, list[str]] = {}
+    for topic in kb.topics.values():
+        for quote in (*topic.policies, *topic.points):
+            if quote.policy:
+                quoting.setdefault(quote.policy, []).append(topic.id)
+    return quoting
+
+
+def _about(kb: KnowledgeBase, policy_id: str) -> list[str]:
+    return [a for t in kb.topics.values() for q in (*t.policies, *t.points) if q.policy == policy_id for a in q.about]
+
+
+def article_sentences(text: str, spans: Iterable[dict[str, str]]) -> list[tuple[str, str]]:
+    """(section heading, sentence) for every sentence inside the spans of an article."""
+    lines = text.splitlines()
+    found: list[tuple[str, str]] = []
+    for span in spans:
+        inside, heading = False, ""
+        for line in lines:
+            line = line.strip()
+            if not inside and line.startswith(span["from"]):
+                inside = True
+            elif inside and span.get("to") and line.startswith(span["to"]):
+                break
+            if not inside or not line:
+                continue
+            if line.startswith("#"):
+                heading = line.lstrip("# ").strip()
+                continue
+            for sentence in SENTENCE_END.split(line):
+                sentence = sentence.strip()
+                if len(sentence) >= MIN_SENTENCE:
+                    found.append((heading, sentence))
+    return found
+
+
+def _topics_named(kb: KnowledgeBase, text: str) -> list[str]:
+    """Topics whose title or keywords the sentence contains, most mentions first."""
+    counts = []
+    for topic in kb.topics.values():
+        n = sum(text.count(k) for k in (*topic.keywords, topic.title) if len(k) > 1)
+        if n:
+            counts.append((-n, topic.id))
+    return [t for _, t in sorted(counts)][:2]
+
+
+def build(kb: KnowledgeBase, sources: Path) -> list[dict[str, Any]]:
+    """Every answer unit of the knowledge base, as JSON-ready records."""
+    builder = _Builder(kb)
+    quoting = _topics_quoting(kb)
+    for topic in kb.topics.values():
+        for quote in topic.points:
+            builder.quote(f"fig_{topic.id}_", quote, [topic.id], topic.lead)
+    for channel in kb.channels.values():
+        users = [t.id for t in kb.topics.values() if channel.id in t.channels]
+        lead = [channel.operator] if channel.operator else (kb.topics[users[0]].lead if users else [])
+        builder.add(f"ch_{channel.id}", "channel", f"{channel.name}：{channel.how}", channel.source["file"],
+                    channel.source.get("ref", ""), kb.documents[channel.source["file"]].cite,
+                    lead=lead, about=["channel"], channel=channel.id, title=channel.name)
+        for quote in channel.points:
+            builder.quote(f"fig_{channel.id}_", quote, (), lead, channel=channel.id)
+    for product in kb.products.values():
+        users = [t.id for t in kb.topics.values() if product.id in t.products]
+        for quote in product.points:
+            builder.quote(f"fig_{product.id}_", quote, users, kb.topics[users[0]].lead if users else [])
+    for policy in sorted(kb.policies.values(), key=lambda p: (p.year, p.item)):
+        builder.add(policy.id, "policy", policy.text, policy.source["file"], policy.source["ref"],
+                    f"{policy.doc} 第{policy.item}条", lead=policy.lead, co=policy.co,
+                    topics=quoting.get(policy.id, []), about=_about(kb, policy.id), title=policy.category)
+    for department in kb.departments.values():
+        if department.contact:
+            parts = [f"{k}：{v}" for k, v in (("联系人", department.contact.get("person")),
+                                               ("联系电话", department.contact.get("phone")),
+                                               ("邮箱", department.contact.get("email"))) if v]
+            builder.add(f"contact_{department.id}", "contact", f"{department.display}（{'，'.join(parts)}）",
+                        department.source["file"], department.source.get("ref", ""),
+                        kb.documents[department.source["file"]].cite, lead=[department.id],
+                        about=["contact"], title=department.name)
+    for document in kb.documents.values():
+        if not document.spans:
+            continue
+        text = (sources / document.file).read_text(encoding="utf-8")
+        for n, (heading, sentence) in enumerate(article_sentences(text, document.spans), 1):
+            topics = _topics_named(kb, sentence)
+            lead = kb.topics[topics[0]].lead if topics else ()
+            builder.add(f"art_{document.file[:3]}_{n}", "article", sentence, document.file, heading,
+                        document.cite, lead=lead, related=topics)
+    return list(builder.units.values())
+
+
+def dumps(units: list[dict[str, Any]]) -> str:
+    header = {"generated_by": "make kb (scripts/build_kb.py) from kb/: do not edit"}
+    return json.dumps({**header, "units": units}, ensure_ascii=False, indent=1) + "\n"
+
+
+def load(path: Path | str = UNITS_FILE) -> list[AnswerUnit]:
+    """The units `make kb` wrote."""
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [
+        AnswerUnit(**{**u, **{k: tuple(u[k]) for k in ("lead", "co", "topics", "aspects", "related")}})
+        for u in raw["units"]
+    ]
+
+
+def as_record(unit: AnswerUnit) -> dict[str, Any]:
+    return asdict(unit)

@@ -1,0 +1,108 @@
+"""Answer units, what a question asks, the unit ranking and the answer chosen."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from actions import answers, ranker, units
+from actions.kb import DEFAULT_DIR
+from actions.question import analyse
+
+
+@pytest.fixture(scope="module")
+def all_units() -> list[units.AnswerUnit]:
+    return units.load()
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def test_every_unit_is_an_exact_passage_of_its_source(knowledge_base, all_units) -> None:
+    sources = {p.name: squash(p.read_text(encoding="utf-8")) for p in (DEFAULT_DIR / "sources").glob("*.txt")}
+    items = {f"{p.doc} 第{p.item}条": squash(p.text) for p in knowledge_base.policies.values()}
+    for unit in all_units:
+        if unit.kind in ("channel", "contact"):  # a channel's `how` and a contact are kb records, cited
+            continue
+        # an item's text is the seed's without its page breaks (kb/policies, checked by make kb-validate)
+        assert squash(unit.text) in items.get(unit.cite, sources[unit.file]), unit.id
+
+
+def test_units_cover_every_item_figure_channel_and_article_span(knowledge_base, all_units) -> None:
+    ids = {u.id for u in all_units}
+    assert set(knowledge_base.policies) <= ids
+    assert {f"ch_{c}" for c in knowledge_base.channels} <= ids
+    quotes = {(q.file, q.text) for t in knowledge_base.topics.values() for q in t.points}
+    assert quotes <= {(u.file, u.text) for u in all_units}
+    articles = [u for u in all_units if u.kind == "article"]
+    assert {u.file for u in articles} == {"000_a735cdf0da0d77d6.txt", "001_8defed287ef4fb9b.txt",
+                                          "004_46eb04ff605228dd.txt"}
+    # the unrelated pages of a newspaper stay out
+    assert not any("巫溪" in u.text for u in all_units)
+
+
+def test_units_carry_citation_department_and_aspects(knowledge_base, all_units) -> None:
+    by_id = {u.id: u for u in all_units}
+    item = by_id["p2023_009"]
+    assert item.cite == "渝中府办〔2023〕32号 第9条" and item.lead == ("zhujian",)
+    assert "time" in item.aspects and "construction_permit" in item.topics
+    [notice] = [u for u in all_units if u.text == "简易注销公告时间由45天压缩到20天"]
+    assert notice.cite == "2022年渝中区营商环境报道" and notice.lead == ("scjg",) and "time" in notice.aspects
+    assert by_id["contact_yingshangban"].aspects == ("contact",)
+
+
+def test_the_units_file_is_what_make_kb_writes(knowledge_base) -> None:
+    built = units.dumps(units.build(knowledge_base, DEFAULT_DIR / "sources"))
+    assert Path(units.UNITS_FILE).read_text(encoding="utf-8") == built
+
+
+@pytest.mark.parametrize("text, aspects, missing, yesno", [
+    ("简易注销公告要公示多少天", ("time",), None, False),
+    ("办营业执照要交多少钱", ("cost",), None, False),
+    ("首贷续贷中心的电话是多少", ("count",), "phone", False),
+    ("专利可以质押贷款吗", (), None, True),
+    ("帮帮团首批进了哪几个楼宇", (), None, False),  # which ones, not how many
+    ("政务中心几点上班", (), "hours", False),
+    ("How long does it take to register a company?", ("time",), None, False),
+])
+def test_what_the_question_asks(text, aspects, missing, yesno) -> None:
+    ask = analyse(text)
+    assert (ask.aspects, ask.missing, ask.yesno) == (aspects, missing, yesno)
+
+
+def test_the_topic_first_then_the_rest_of_the_kb(knowledge_base) -> None:
+    index = ranker.default()
+    text = "一般项目的建筑许可要多少个工作日"
+    ranked = index.rank(text, "construction_permit", analyse(text),
+                        topic_channels=knowledge_base.topics["construction_permit"].channels)
+    assert ranked[0].unit.id == "p2023_009" and ranked[0].prior == ranker.TOPIC_BONUS
+    # restricted to the topic, nothing else comes back
+    only = index.rank(text, "construction_permit", analyse(text), only_topic=True)
+    assert all(r.prior for r in only)
+
+
+def test_the_passage_is_the_clause_that_answers(all_units) -> None:
+    [unit] = [u for u in all_units if u.id == "p2021_016"]
+    text = "政府采购有没有专门预留给小微企业的比例"
+    passage = ranker.passage(unit, text, analyse(text))
+    assert "预留给小微企业的比例不低于60%" in passage and len(passage) <= ranker.MAX_PASSAGE
+
+
+@pytest.mark.parametrize("topic, text, missing", [
+    ("first_loan_renewal", "首贷续贷中心几点下班", "hours"),
+    ("credit_loan", "助企贷利率是多少", "rate"),
+    ("ip_pledge", "知识产权质押融资要多久能批", "time"),
+    ("tax", "电子税务局网址是什么", "url"),
+])
+def test_what_the_documents_do_not_hold_is_said_to_be_missing(knowledge_base, topic, text, missing) -> None:
+    found = answers.answer(knowledge_base, knowledge_base.topics[topic], text)
+    assert found.unit is None and found.missing == missing
+
+
+def test_a_clear_match_answers_a_message_nlu_could_not_place(knowledge_base) -> None:
+    found = answers.search(knowledge_base, "企业信用码区里要推广到多少户")
+    assert found is not None and "2000 户" in found.passage
+    assert answers.search(knowledge_base, "今天重庆会下雨不") is None
