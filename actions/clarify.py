@@ -11,7 +11,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import answers
+from actions import answers, ranker
 from actions import kb as kb_module
 from actions.handoff import handoff_events, typed_text
 from actions.kb import KnowledgeBase
@@ -48,11 +48,16 @@ def is_fragment(tracker: Tracker) -> bool:
     return intent == VAGUE or len("".join(text.split())) <= FOLLOWUP_CHARS
 
 
-def is_followup(tracker: Tracker) -> bool:
-    """A fragment, or a message asking for a kind of fact (「那费用呢」), on the current topic."""
+def asks_on_topic(knowledge_base: KnowledgeBase, tracker: Tracker, topic) -> bool:
+    """The message asks for a kind of fact (「那费用呢」), is a vague request (「办个证」), or
+    shares words with the topic's units; 「好的」「嗯」 do none of these."""
     message = tracker.latest_message or {}
-    ask = analyse(message.get("text") or "", typed_text(tracker))
-    return is_fragment(tracker) or bool(ask.aspects or ask.missing)
+    text = message.get("text") or ""
+    ask = analyse(text, typed_text(tracker))
+    if ask.aspects or ask.missing or (message.get("intent") or {}).get("name") == VAGUE:
+        return True
+    ranked = ranker.default().rank(text, topic.id, ask, only_topic=True)
+    return bool(ranked) and ranked[0].bm25 > 0
 
 
 def misunderstood_in_a_row(tracker: Tracker) -> int:
@@ -81,10 +86,6 @@ class ActionClarifyTopic(Action):
                   domain: DomainDict) -> list[EventType]:
         topic = self.kb.topic(tracker.get_slot("topic"))
         fragment = is_fragment(tracker)
-        if topic is not None and is_followup(tracker):
-            text, card = reply(self.kb, tracker, topic, only_topic=True)
-            dispatcher.utter_message(text=text, json_message=card)
-            return []
         message = tracker.latest_message or {}
         found = None if fragment else answers.search(self.kb, message.get("text") or "", typed_text(tracker),
                                                      entities=message.get("entities") or [])
@@ -92,6 +93,10 @@ class ActionClarifyTopic(Action):
             text, card = rendered(self.kb, tracker, found)
             dispatcher.utter_message(text=text, json_message=card)
             return [SlotSet("topic", found.topic.id)]
+        if topic is not None and asks_on_topic(self.kb, tracker, topic):  # a follow-up on the topic
+            text, card = reply(self.kb, tracker, topic, only_topic=True)
+            dispatcher.utter_message(text=text, json_message=card)
+            return []
         return ask_back(self.kb, dispatcher, tracker, fragment)
 
 

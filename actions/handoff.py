@@ -187,6 +187,8 @@ def answered_as_followup(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
     ask = analyse((tracker.latest_message or {}).get("text") or text, text)
     if topic is None or not (ask.aspects or ask.missing or ask.yesno or text.rstrip().endswith(("？", "?"))):
         return False
+    if ask.missing in ("phone", "person") or len(re.findall(r"\d", text)) >= 3:
+        return False  # a contact typed wrong (「我电话138123」): ask for it again
     answer, card = reply(knowledge_base, tracker, topic, only_topic=True)
     dispatcher.utter_message(text=answer, json_message=card)
     return True

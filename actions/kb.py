@@ -265,7 +265,12 @@ def _drop(records: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != key} for r in records]
 
 
+def served_dir() -> Path:
+    """The folder the actions serve: $KB_DIR or the repository's kb/."""
+    return Path(os.environ.get("KB_DIR", DEFAULT_DIR))
+
+
 @functools.lru_cache(maxsize=1)
 def default() -> KnowledgeBase:
     """The knowledge base the actions serve, from $KB_DIR or the repository's kb/."""
-    return load(os.environ.get("KB_DIR", DEFAULT_DIR))
+    return load(served_dir())

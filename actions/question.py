@@ -1,6 +1,6 @@
 """What a question asks for: a time limit, a count, a cost, materials, where, who, yes or no.
 
-Read from cue words in lexicon/questions.yml, so that the ranker can prefer a unit that
+Read from cue words in lexicon/answers/questions.yml, so that the ranker can prefer a unit that
 holds the kind of fact asked for, and the reply can say plainly when the documents hold
 none (a phone number, an address, opening hours: `missing`).
 """
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import yaml
 
-LEXICON = Path(__file__).resolve().parent.parent / "lexicon" / "questions.yml"
+LEXICON = Path(__file__).resolve().parent.parent / "lexicon" / "answers" / "questions.yml"
 LATIN = re.compile(r"[A-Za-z]")
+ASPECT_ORDER = ("cost", "time", "materials", "channel", "department", "count")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -43,19 +44,32 @@ def _cues() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     return ordered(raw["asks"]), ordered(raw["missing"])
 
 
-def _found(text: str, cues: list[tuple[str, str]]) -> list[str]:
-    """Kinds whose cues occur, longest cue first; a shorter cue inside a longer match is not counted."""
-    kinds: list[str] = []
+@functools.lru_cache(maxsize=1)
+def cue_words() -> frozenset[str]:
+    """Every cue word: what a question asks with, not what it is about."""
+    asks, missing = _cues()
+    return frozenset(cue for cue, _ in (*asks, *missing))
+
+
+def longest_matches(text: str, pairs: list[tuple[str, str]]) -> list[tuple[int, str]]:
+    """(position, value) of each (word, value) pair found in text, longest words first; a
+    shorter word inside a longer match is not counted. English words match whole."""
+    found: list[tuple[int, str]] = []
     taken: list[tuple[int, int]] = []
-    for cue, kind in cues:
-        start = text.find(cue)
-        while start >= 0:
-            end = start + len(cue)
+    for word, value in sorted(pairs, key=lambda p: -len(p[0])):
+        # an English cue is a whole word or phrase: 「who」 is not in "whole", 「fee」 not in "feel"
+        pattern = re.compile(rf"\b{re.escape(word)}\b" if word.isascii() else re.escape(word))
+        for match in pattern.finditer(text):
+            start, end = match.span()
             if not any(s < end and start < e for s, e in taken):
                 taken.append((start, end))
-                kinds.append(kind)
-            start = text.find(cue, end)
-    return list(dict.fromkeys(kinds))
+                found.append((start, value))
+    return found
+
+
+def _found(text: str, cues: list[tuple[str, str]]) -> list[str]:
+    """Kinds whose cues occur, longest cue first."""
+    return list(dict.fromkeys(kind for _, kind in longest_matches(text, cues)))
 
 
 def analyse(text: str, typed: str | None = None) -> Ask:
@@ -69,6 +83,8 @@ def analyse(text: str, typed: str | None = None) -> Ask:
     asks, missing = _cues()
     found = _found(words, asks)
     lacking = _found(words, missing)
-    yesno = "yesno" in found or words.rstrip("?？!！。 ").endswith(("吗", "不", "没", "不嘛", "没得"))
-    aspects = tuple(k for k in found if k not in ("yesno", "which"))
+    yesno = "which" not in found and (
+        "yesno" in found or words.rstrip("?？!！。 ").endswith(("吗", "不", "没", "不嘛", "没得")))
+    # 「多少」 asks for a count only when nothing more specific is asked (「要交多少费用」 is a cost)
+    aspects = tuple(sorted((k for k in found if k not in ("yesno", "which")), key=ASPECT_ORDER.index))
     return Ask(aspects=aspects, missing=lacking[0] if lacking else None, yesno=yesno)

@@ -12,9 +12,7 @@ Then the passage of the unit that carries the answer is cut out for the first li
 from __future__ import annotations
 
 import functools
-import math
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -22,19 +20,24 @@ from typing import Iterable
 import yaml
 
 from actions import units as units_module
+from actions.okapi import Okapi
 from actions.question import LEXICON, Ask
 from actions.units import ASPECT_PATTERNS, AnswerUnit
 
 JIEBA_DICT = Path(__file__).resolve().parent.parent / "jieba_dict"
-SYNONYMS = Path(__file__).resolve().parent.parent / "lexicon" / "search_synonyms.yml"
+SYNONYMS = Path(__file__).resolve().parent.parent / "lexicon" / "answers" / "search_synonyms.yml"
 CJK_OR_WORD = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
 CLAUSE_END = re.compile(r"(?<=[，,；;。！？!?：:])")
 # weights, chosen on the tune split of the answer benchmark
-TOPIC_BONUS = 0.7  # the topic cites the unit (kb/topics.yml)
-NEAR_BONUS = 0.3  # an article sentence naming the topic, or a channel the topic uses
+TOPIC_BONUS = 0.5  # the topic cites the unit (kb/topics.yml)
+NEAR_BONUS = 0.3  # an article sentence naming the topic, an item of its category, a channel it uses
 ASPECT_BONUS = 0.2
 CHANNEL_BONUS = 0.4
-KIND_BONUS = {"figure": 0.2, "article": 0.0, "policy": 0.05, "channel": -0.3, "contact": 0.0}
+KIND_BONUS = {"figure": 0.0, "article": 0.0, "policy": 0.05, "channel": -0.3, "contact": 0.0}
+# per year of a policy document: the 2023 task list's figure before the 2021 plan's for the same thing
+FIRST_PLAN_YEAR = 2021
+RECENT_BONUS = 0.1
 # a channel's description answers 「在哪办」; for any other question it is a paraphrase, not a fact
 CHANNEL_ASK_BONUS = 0.5
 MAX_PASSAGE = 110  # characters of a unit shown on the first line
@@ -52,7 +55,7 @@ def _tokenizer():
 
 
 @functools.lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
+def stopwords() -> frozenset[str]:
     return frozenset(yaml.safe_load(LEXICON.read_text(encoding="utf-8"))["stopwords"])
 
 
@@ -62,15 +65,24 @@ def _synonyms() -> dict[str, list[str]]:
 
 
 def expanded(text: str) -> str:
-    """A question with the documents' words for what it says appended (施工许可 → 建筑许可)."""
-    extra = [w for typed, words in _synonyms().items() if typed in text for w in words if w not in text]
+    """A question with the documents' words for what it says appended (施工许可 → 建筑许可,
+    water connection → 用水报装)."""
+    lowered = text.lower()
+    extra = [w for typed, words in _synonym_patterns() if typed.search(lowered) for w in words if w not in text]
     return " ".join([text, *dict.fromkeys(extra)])
+
+
+@functools.lru_cache(maxsize=1)
+def _synonym_patterns() -> list[tuple[re.Pattern[str], list[str]]]:
+    """English keys match as whole words (「sue」 is not in "issue"), Chinese ones anywhere."""
+    return [(re.compile(rf"\b{re.escape(k.lower())}\b" if k.isascii() else re.escape(k)), words)
+            for k, words in _synonyms().items()]
 
 
 def terms(text: str) -> list[str]:
     """Search terms: jieba's search cut without stopwords, character bigrams and characters."""
     text = text.lower()
-    stop = _stopwords()
+    stop = stopwords()
     words = [w for w in _tokenizer().lcut_for_search(text) if CJK_OR_WORD.search(w) and w not in stop]
     chars = [c for c in text if "\u4e00" <= c <= "\u9fff"]
     bigrams = ["#" + a + b for a, b in zip(chars, chars[1:])]
@@ -78,6 +90,23 @@ def terms(text: str) -> list[str]:
     # (寄到 ~ 寄递, 手机上 ~ 手机端) more often than a word or a bigram
     unigrams = ["@" + c for c in chars if c not in stop]
     return words + bigrams + unigrams
+
+
+def content_words(text: str) -> list[str]:
+    """The words a question is about: jieba words of two or more characters, less stopwords
+    and question words (多久, 可以, 要不要 …)."""
+    from actions.question import cue_words
+
+    stop, cues = stopwords(), cue_words()
+    return [w for w in _tokenizer().lcut(text) if len(w) > 1 and CJK_WORD.fullmatch(w) and w not in stop and w not in cues]
+
+
+def held_in(word: str, text: str) -> bool:
+    """The word is in the text, or each of its shorter words is (质押贷款: 质押 … 贷款)."""
+    if word in text:
+        return True
+    parts = [w for w in _tokenizer().lcut_for_search(word) if len(w) > 1 and w != word]
+    return bool(parts) and all(p in text for p in parts)
 
 
 @dataclass(frozen=True)
@@ -95,22 +124,11 @@ class UnitIndex:
     def __init__(self, units: list[AnswerUnit], k1: float = 1.2, b: float = 0.6) -> None:
         self.units = units
         self.by_id = {u.id: u for u in units}
-        self.k1, self.b = k1, b
-        self.docs = [Counter(terms(u.index_text)) for u in units]
-        self.lengths = [sum(d.values()) or 1 for d in self.docs]
-        self.average = sum(self.lengths) / len(self.lengths)
-        frequency = Counter(t for doc in self.docs for t in doc)
-        n = len(units)
-        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in frequency.items()}
+        self.okapi = Okapi((terms(u.index_text) for u in units), k1=k1, b=b)
+        self.idf = self.okapi.idf
 
     def bm25(self, query: list[str], i: int) -> float:
-        doc, length, score = self.docs[i], self.lengths[i], 0.0
-        for term in set(query):
-            tf = doc.get(term, 0)
-            if tf:
-                norm = tf + self.k1 * (1 - self.b + self.b * length / self.average)
-                score += self.idf[term] * tf * (self.k1 + 1) / norm
-        return score
+        return self.okapi.score(set(query), i)
 
     def rank(self, text: str, topic: str | None, ask: Ask, *, channels: Iterable[str] = (),
              topic_channels: Iterable[str] = (), only_topic: bool = False) -> list[Ranked]:
@@ -130,6 +148,8 @@ class UnitIndex:
         for i, unit, score, prior in raw:
             match = score / top
             total = match + KIND_BONUS.get(unit.kind, 0.0) + prior
+            if unit.kind == "policy":
+                total += RECENT_BONUS * max(0, unit.year - FIRST_PLAN_YEAR)
             if ask.primary and ask.primary in unit.aspects:
                 total += ASPECT_BONUS
             if unit.channel and unit.channel in named:

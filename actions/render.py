@@ -21,12 +21,15 @@ from actions.kb import Department, KnowledgeBase, Quote, Topic
 
 ENGLISH_LEXICON = Path(__file__).resolve().parent.parent / "lexicon" / "english.yml"
 MISSING_WORDS = {
-    "phone": ("联系电话", "a phone number"), "person": ("联系人", "a contact person"),
-    "address": ("具体地址", "a street address"), "hours": ("办公时间", "opening hours"),
-    "url": ("网址", "a web address"), "rate": ("利率", "interest rates"),
-    "amount": ("贷款额度", "loan amounts"), "time": ("办理时限", "a time limit"),
-    "cost": ("收费标准", "fees"), "count": ("具体数量", "that figure"), "fact": ("相关规定", "that"),
+    "phone": ("联系电话", "phone number"), "person": ("联系人", "contact person"),
+    "address": ("具体地址", "street address"), "hours": ("办公时间", "opening hours"),
+    "url": ("网址", "web address"), "rate": ("利率", "interest rate"),
+    "amount": ("贷款额度", "loan amount"), "time": ("办理时限", "time limit"),
+    "cost": ("收费标准", "fee"), "count": ("具体数量", "such figure"), "fact": ("相关规定", "such rule"),
 }
+# where a question the documents do not answer can go: a person, through the handoff
+PERSON_LINE = "也可回复「转人工」，由助企帮帮团专员帮您问清楚。"
+PERSON_LINE_EN = "or reply 转人工 to reach a 助企帮帮团 specialist"
 
 MAX_POLICIES = 3
 MAX_CHANNELS = 3
@@ -75,33 +78,6 @@ def answer(kb: KnowledgeBase, topic: Topic) -> str:
         lines.append(f"另据{_cited(kb, quote)}")
     lines.append("想了解材料、时限、部门或在哪办，可以接着问我。")
     return "\n".join(lines)
-
-
-def _aspect_quotes(kb: KnowledgeBase, topic: Topic, aspect: str) -> list[str]:
-    return [f"· {_cited(kb, q)}" for q in topic.quotes_about(aspect)]
-
-
-def _where_to_ask(kb: KnowledgeBase, topic: Topic) -> str:
-    channel = kb.channels[topic.channels[0]].name if topic.channels else "办理渠道"
-    return f"建议通过{channel}办理时按要求准备，或向牵头部门{kb.lead_of(topic)[0].name}咨询。"
-
-
-def followup(kb: KnowledgeBase, topic: Topic, aspect: str) -> str:
-    """A follow-up (`materials`, `department`, `time`, `channel`) answered on topic."""
-    head = f"【{topic.title}】"
-    if aspect == "department":
-        return "\n".join([head, _departments_line(kb, topic)])
-    if aspect == "channel":
-        return "\n".join([head, "可以通过以下渠道办理：", *_channel_lines(kb, topic, limit=len(topic.channels))])
-    quotes = _aspect_quotes(kb, topic, aspect)
-    if aspect == "time":
-        if quotes:
-            return "\n".join([head, "文件中关于办理时限的规定：", *quotes])
-        return "\n".join([head, "现有政策文件没有写明这项业务的办理时限。" + _where_to_ask(kb, topic)])
-    if quotes:
-        return "\n".join([head, "文件中与材料相关的规定：", *quotes,
-                          "文件没有列出完整的材料清单。" + _where_to_ask(kb, topic)])
-    return "\n".join([head, "现有政策文件没有列出这项业务需要的材料。" + _where_to_ask(kb, topic)])
 
 
 def english_line(kb: KnowledgeBase, topic: Topic) -> str:
@@ -154,10 +130,13 @@ def card(kb: KnowledgeBase, topic: Topic, aspect: str | None = None,
     }
 
 
-def _head(answer: Answer) -> str:
+def _head(kb: KnowledgeBase, answer: Answer) -> str:
     """The first line: the passage that answers, with its citation (or 「可以。」 first)."""
     unit = answer.unit
     assert unit is not None
+    if answer.quote:  # 「找哪个部门」: who leads, then the document's words that say so
+        leads = "、".join(d.name for d in kb.lead_of(answer.topic))
+        return f"{answer.topic.title}由{leads}牵头负责：“{answer.passage}”（{unit.cite}）。"
     yes = "可以。" if answer.yes else ""
     return f"{yes}{answer.passage}（{unit.cite}）。"
 
@@ -169,31 +148,19 @@ def _where(kb: KnowledgeBase, answer: Answer) -> str:
     return line + (f"；办理渠道：{answer.channel.name}" if answer.channel else "")
 
 
-def _office(kb: KnowledgeBase) -> Department | None:
-    """The one unit whose contact the documents publish (区营商办), for questions they don't answer."""
-    return next((d for d in kb.departments.values() if d.contact and d.contact.get("phone")), None)
-
-
-def _office_line(kb: KnowledgeBase, answer: Answer) -> str:
-    office = _office(kb)
-    if not office or office.id == answer.department.id:
-        return ""
-    return f"也可联系{office.name}（电话{office.contact['phone']}，{kb.documents[office.source['file']].cite}）。"
-
-
 def _missing(kb: KnowledgeBase, answer: Answer) -> list[str]:
     what = MISSING_WORDS.get(answer.missing or "fact", MISSING_WORDS["fact"])[0]
     first = f"现有政策文件没有公布{answer.subject}的{what}。"
     ask = f"请向{answer.department.name}咨询"
     ask += f"，或通过{answer.channel.name}办理时询问；" if answer.channel else "；"
-    return [first, ask + _office_line(kb, answer)]
+    return [first, ask + PERSON_LINE]
 
 
 def short(kb: KnowledgeBase, answer: Answer) -> str:
     """The visible reply: two lines, about 200 characters at most."""
     if answer.unit is None:
         return "\n".join(_missing(kb, answer))
-    return "\n".join([_head(answer), _where(kb, answer)])
+    return "\n".join([_head(kb, answer), _where(kb, answer)])
 
 
 @functools.lru_cache(maxsize=1)
@@ -217,11 +184,12 @@ def short_english(kb: KnowledgeBase, answer: Answer) -> str:
     where = f"; channel: {_english_name(answer.channel.id, answer.channel.name)}" if answer.channel else ""
     if answer.unit is None:
         what = MISSING_WORDS.get(answer.missing or "fact", MISSING_WORDS["fact"])[1]
-        office = _office(kb)
-        also = f" or the {_english_name(office.id, office.name)}, tel. {office.contact['phone']}" if office else ""
-        return (f"The published documents give no {what} for {answer.subject}. "
-                f"Please ask {who}{where}{also}.")
+        via = f", use {_english_name(answer.channel.id, answer.channel.name)}" if answer.channel else ""
+        return (f"The published documents give no {what} for {answer.subject}.\n"
+                f"Please ask {who}{via}, {PERSON_LINE_EN}.")
     yes = "Yes. " if answer.yes else ""
+    if answer.quote:
+        yes = f"{answer.topic.title} is led by {who}. "
     return (f"{yes}According to {answer.unit.cite}: “{answer.passage}”.\n"
             f"Lead department: {who}{where}.")
 

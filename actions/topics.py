@@ -73,6 +73,15 @@ def _asks_about_current(message: dict[str, Any]) -> bool:
     return len(text) <= FRAGMENT_CHARS and confidence < FRAGMENT_CONFIDENCE and bool(ask.aspects or ask.missing)
 
 
+def _names_topic(knowledge_base: KnowledgeBase, topic_id: str, message: dict[str, Any]) -> bool:
+    """The message names the topic: one of its keywords, its title, or an entity pointing at it."""
+    topic = knowledge_base.topics[topic_id]
+    text = str(message.get("text") or "")
+    if any(word in text for word in (topic.title, *topic.keywords)):
+        return True
+    return topic_from_entities(knowledge_base, message.get("entities") or []) == topic_id
+
+
 def current_topic(knowledge_base: KnowledgeBase, tracker: Tracker) -> str | None:
     """The latest message's topic: its intent; else the conversation's topic when the message
     names nothing else (or only a channel that topic uses); else the topic the message names."""
@@ -81,7 +90,8 @@ def current_topic(knowledge_base: KnowledgeBase, tracker: Tracker) -> str | None
     slot = tracker.get_slot("topic")
     slot = slot if slot in knowledge_base.topics else None
     if intent in knowledge_base.topics:
-        return slot if slot and _asks_about_current(message) else intent
+        named = _names_topic(knowledge_base, intent, message)
+        return slot if slot and not named and _asks_about_current(message) else intent
     entities = message.get("entities") or []
     if slot and _mentions_own_channel(knowledge_base, slot, entities):
         return slot

@@ -14,11 +14,11 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
-from actions.kb import KnowledgeBase, Quote
+from actions.kb import DEFAULT_DIR, KnowledgeBase, Quote, served_dir
 
-UNITS_FILE = Path(__file__).resolve().parent.parent / "kb" / "generated" / "answer_units.json"
+UNITS_FILE = DEFAULT_DIR / "generated" / "answer_units.json"  # what `make kb` writes
 
 # What a passage is about, read from its words. A question asking for one of these prefers
 # a unit that has it (actions/question.py reads the question's side).
@@ -34,8 +34,11 @@ ASPECT_PATTERNS: dict[str, re.Pattern[str]] = {
     "materials": re.compile(r"材料|资料|证明|清单|提交|申报|一次提交|免提交|减少"),
     "channel": re.compile(r"平台|窗口|中心|系统|专区|线上|网上|网办|渝快办|一网通|一窗|APP|小程序|热线|站"),
 }
-SENTENCE_END = re.compile(r"(?<=[。！？!?])")
-MIN_SENTENCE = 10  # shorter lines of an article are captions and bylines, not facts
+# a sentence ends at 。！？ — after the closing quote when one follows (「……好评。”」)
+SENTENCE_END = re.compile(r"(?<=[。！？!?][”’」』])|(?<=[。！？!?])(?![”’」』])")
+SENTENCE_STOP = re.compile(r"[。！？!?”’」』：:]")
+MIN_SENTENCE = 10  # a shorter sentence of an article says nothing a business can use
+MIN_PARAGRAPH = 30  # a shorter line without a sentence end is a caption or a byline
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,9 @@ class AnswerUnit:
     co: tuple[str, ...]
     topics: tuple[str, ...]  # topics that cite the passage in kb/topics.yml
     aspects: tuple[str, ...]
-    related: tuple[str, ...] = ()  # topics an article sentence names by their keywords
+    related: tuple[str, ...] = ()  # topics an article sentence names, or that cite an item of its category
     channel: str | None = None  # the channel a channel description or figure is about
+    year: int = 0  # of the document: a later plan's figure supersedes an earlier one
     title: str | None = None  # a heading that names the unit (item category, channel name)
 
     @property
@@ -91,6 +95,7 @@ class _Builder:
         self.by_text[key] = unit_id
         self.units[unit_id] = {
             "id": unit_id, "kind": kind, "text": text, "cite": cite, "file": file, "ref": ref,
+            "year": self.kb.documents[file].year,
             "lead": list(lead), "co": list(co), "topics": list(dict.fromkeys(topics)),
             "aspects": list(aspects_of(text, about)), "related": list(related), "channel": channel,
             "title": title,
@@ -117,24 +122,44 @@ def _about(kb: KnowledgeBase, policy_id: str) -> list[str]:
     return [a for t in kb.topics.values() for q in (*t.policies, *t.points) if q.policy == policy_id for a in q.about]
 
 
+def _paragraphs(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(section heading, paragraph) in order. A newspaper's text breaks paragraphs across
+    lines (「后续监管制」 / 「度、风险控制制度」): a long line that ends mid-sentence is joined to the
+    next; a short line without a sentence end is a caption, byline or dateline and is dropped."""
+    heading, pending = "", ""
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            heading, pending = line.lstrip("# ").strip(), ""
+            continue
+        if not pending and len(line) < MIN_PARAGRAPH and not SENTENCE_STOP.search(line[-1]):
+            continue
+        pending += line
+        if SENTENCE_STOP.search(line[-1]):
+            yield heading, pending
+            pending = ""
+    if pending:
+        yield heading, pending
+
+
 def article_sentences(text: str, spans: Iterable[dict[str, str]]) -> list[tuple[str, str]]:
     """(section heading, sentence) for every sentence inside the spans of an article."""
     lines = text.splitlines()
     found: list[tuple[str, str]] = []
     for span in spans:
-        inside, heading = False, ""
+        inside: list[str] = []
         for line in lines:
-            line = line.strip()
-            if not inside and line.startswith(span["from"]):
-                inside = True
-            elif inside and span.get("to") and line.startswith(span["to"]):
+            stripped = line.strip()
+            if not inside and stripped.startswith(span["from"]):
+                inside.append(line)
+            elif inside and span.get("to") and stripped.startswith(span["to"]):
                 break
-            if not inside or not line:
-                continue
-            if line.startswith("#"):
-                heading = line.lstrip("# ").strip()
-                continue
-            for sentence in SENTENCE_END.split(line):
+            elif inside:
+                inside.append(line)
+        for heading, paragraph in _paragraphs(inside):
+            for sentence in SENTENCE_END.split(paragraph):
                 sentence = sentence.strip()
                 if len(sentence) >= MIN_SENTENCE:
                     found.append((heading, sentence))
@@ -170,10 +195,23 @@ def build(kb: KnowledgeBase, sources: Path) -> list[dict[str, Any]]:
         users = [t.id for t in kb.topics.values() if product.id in t.products]
         for quote in product.points:
             builder.quote(f"fig_{product.id}_", quote, users, kb.topics[users[0]].lead if users else [])
+    # the documents group items by category: a topic citing one item is near the category's others
+    by_category: dict[tuple[str, str], list[str]] = {}
+    for policy in kb.policies.values():
+        for topic_id in quoting.get(policy.id, []):
+            by_category.setdefault((policy.doc, policy.category), []).append(topic_id)
     for policy in sorted(kb.policies.values(), key=lambda p: (p.year, p.item)):
-        builder.add(policy.id, "policy", policy.text, policy.source["file"], policy.source["ref"],
-                    f"{policy.doc} 第{policy.item}条", lead=policy.lead, co=policy.co,
-                    topics=quoting.get(policy.id, []), about=_about(kb, policy.id), title=policy.category)
+        cite, topics = f"{policy.doc} 第{policy.item}条", quoting.get(policy.id, [])
+        near = [t for t in dict.fromkeys(by_category.get((policy.doc, policy.category), [])) if t not in topics]
+        builder.add(policy.id, "policy", policy.text, policy.source["file"], policy.source["ref"], cite,
+                    lead=policy.lead, co=policy.co, topics=topics, about=_about(kb, policy.id), related=near,
+                    title=policy.category)
+        # and each of its sentences: an item often holds several commitments, and the one asked
+        # about is found (and shown) best on its own
+        sentences = [t.strip() for t in SENTENCE_END.split(policy.text) if len(t.strip()) >= MIN_SENTENCE]
+        for n, sentence in enumerate(sentences if len(sentences) > 1 else [], 1):
+            builder.add(f"{policy.id}_{n}", "policy", sentence, policy.source["file"], policy.source["ref"], cite,
+                        lead=policy.lead, co=policy.co, topics=topics, related=near, title=policy.category)
     for department in kb.departments.values():
         if department.contact:
             parts = [f"{k}：{v}" for k, v in (("联系人", department.contact.get("person")),
@@ -188,10 +226,9 @@ def build(kb: KnowledgeBase, sources: Path) -> list[dict[str, Any]]:
             continue
         text = (sources / document.file).read_text(encoding="utf-8")
         for n, (heading, sentence) in enumerate(article_sentences(text, document.spans), 1):
-            topics = _topics_named(kb, sentence)
-            lead = kb.topics[topics[0]].lead if topics else ()
+            # no department of its own: the article names none reliably, the routed topic's lead answers
             builder.add(f"art_{document.file[:3]}_{n}", "article", sentence, document.file, heading,
-                        document.cite, lead=lead, related=topics)
+                        document.cite, related=_topics_named(kb, sentence))
     return list(builder.units.values())
 
 
@@ -200,8 +237,9 @@ def dumps(units: list[dict[str, Any]]) -> str:
     return json.dumps({**header, "units": units}, ensure_ascii=False, indent=1) + "\n"
 
 
-def load(path: Path | str = UNITS_FILE) -> list[AnswerUnit]:
-    """The units `make kb` wrote."""
+def load(path: Path | str | None = None) -> list[AnswerUnit]:
+    """The units `make kb` wrote, beside the knowledge base the actions serve ($KB_DIR)."""
+    path = path or served_dir() / "generated" / "answer_units.json"
     raw = json.loads(Path(path).read_text(encoding="utf-8"))
     return [
         AnswerUnit(**{**u, **{k: tuple(u[k]) for k in ("lead", "co", "topics", "aspects", "related")}})

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import re
 import statistics
 import subprocess
@@ -44,6 +43,8 @@ import requests  # noqa: E402
 import yaml  # noqa: E402
 
 from actions import answers, kb  # noqa: E402
+from actions.okapi import Okapi  # noqa: E402
+from actions.question import longest_matches  # noqa: E402
 from scripts import bm25  # noqa: E402
 from scripts.evaluate import percentile, quiet_logs  # noqa: E402
 
@@ -66,24 +67,16 @@ def seed_text() -> str:
 
 
 def department_names(base: kb.KnowledgeBase) -> list[tuple[str, str]]:
-    """(name, id) for every department name and alias, longest first (so 区市场监管局 beats 市场监管局)."""
-    pairs = {(n, d.id) for d in base.departments.values() for n in (d.name, d.full_name, *d.aliases) if n and len(n) > 2}
+    """(name, id) for every department name and alias, longest first (so 区市场监管局 beats 市场监管局);
+    collectives (各管委会, 各街道办事处) are no department a reply could make responsible."""
+    pairs = {(n, d.id) for d in base.departments.values() if d.kind != "group"
+             for n in (d.name, d.full_name, *d.aliases) if n and len(n) > 2}
     return sorted(pairs, key=lambda p: -len(p[0]))
 
 
 def departments_in(text: str, names: list[tuple[str, str]]) -> list[str]:
     """Department ids named in text, in order of first mention."""
-    found: list[tuple[int, str]] = []
-    taken: list[tuple[int, int]] = []
-    for name, unit in names:
-        start = text.find(name)
-        while start >= 0:
-            end = start + len(name)
-            if not any(s < end and start < e for s, e in taken):
-                taken.append((start, end))
-                found.append((start, unit))
-            start = text.find(name, end)
-    return list(dict.fromkeys(u for _, u in sorted(found)))
+    return list(dict.fromkeys(unit for _, unit in sorted(longest_matches(text, names))))
 
 
 def judge(case: dict[str, Any], visible: str, names: list[tuple[str, str]], seeds: str) -> dict[str, Any]:
@@ -197,22 +190,12 @@ class SentenceSearch:
                     if len(sentence.strip()) >= 6:
                         policy = next((p for k, p in items.items() if squash(sentence)[:40] and k.startswith(squash(sentence)[:20])), None)
                         self.sentences.append((sentence.strip(), policy.lead[0] if policy else None))
-        self.docs = [Counter(bm25.tokenize(s)) for s, _ in self.sentences]
-        self.lengths = [sum(d.values()) or 1 for d in self.docs]
-        self.average = sum(self.lengths) / len(self.lengths)
-        frequency = Counter(t for d in self.docs for t in d)
-        n = len(self.docs)
-        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in frequency.items()}
+        self.okapi = Okapi((bm25.tokenize(s) for s, _ in self.sentences), k1=1.5, b=0.75)
 
     def top(self, query: str) -> tuple[str, str | None]:
-        terms = set(bm25.tokenize(query))
-        best, best_score = 0, 0.0
-        for i, (doc, length) in enumerate(zip(self.docs, self.lengths)):
-            score = sum(self.idf[t] * doc[t] * 2.5 / (doc[t] + 1.5 * (0.25 + 0.75 * length / self.average))
-                        for t in terms if t in doc)
-            if score > best_score:
-                best, best_score = i, score
-        return self.sentences[best] if best_score > 0 else ("", None)
+        scores = self.okapi.scores(set(bm25.tokenize(query)))
+        best = max(range(len(scores)), key=scores.__getitem__)
+        return self.sentences[best] if scores[best] > 0 else ("", None)
 
 
 def search_visible(base: kb.KnowledgeBase, search: SentenceSearch, text: str) -> str:

@@ -67,6 +67,10 @@ def test_the_units_file_is_what_make_kb_writes(knowledge_base) -> None:
     ("帮帮团首批进了哪几个楼宇", (), None, False),  # which ones, not how many
     ("政务中心几点上班", (), "hours", False),
     ("How long does it take to register a company?", ("time",), None, False),
+    ("注册地址可以用住宅吗", (), None, True),  # an address named as the topic, not asked for
+    ("上班族能注册个体户吗", (), None, True),
+    ("I am interested in opening a whole new company", (), None, False),  # no rate, no who, no fee
+    ("有什么支持政策吗", (), None, False),  # what, not yes or no
 ])
 def test_what_the_question_asks(text, aspects, missing, yesno) -> None:
     ask = analyse(text)
@@ -106,3 +110,13 @@ def test_a_clear_match_answers_a_message_nlu_could_not_place(knowledge_base) -> 
     found = answers.search(knowledge_base, "企业信用码区里要推广到多少户")
     assert found is not None and "2000 户" in found.passage
     assert answers.search(knowledge_base, "今天重庆会下雨不") is None
+    assert answers.search(knowledge_base, "哪个牌子的手机拍照好") is None
+
+
+def test_article_sentences_are_whole_sentences(all_units) -> None:
+    articles = [u for u in all_units if u.kind == "article"]
+    assert all(u.text[-1] in "。！？!?”’」』" and u.text[0] not in "”’」』" for u in articles)
+    # a paragraph the newspaper broke across lines is one unit; bylines and captions are none
+    assert any("后续监管制度" in u.text for u in articles)
+    assert not any(u.text.startswith(("图片由", "詹米璐")) for u in articles)
+    assert all(not u.lead for u in articles)  # the routed topic's lead answers for an article

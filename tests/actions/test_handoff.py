@@ -547,3 +547,21 @@ def test_restart_without_an_open_case_only_restarts(knowledge_base, dispatcher, 
     given = cases if repository == "none open" else BrokenCases()
     assert run(ActionRestart(knowledge_base, cases=given), dispatcher, make_tracker(intent="restart")) == [Restarted()]
     assert dispatcher.messages == []
+
+
+def test_a_question_where_a_contact_was_asked_is_answered_then_the_contact_asked_again(
+        dispatcher, tracker_factory) -> None:
+    tracker = tracker_factory(intent="ask_channel", text="可以线上办吗", slots={"topic": "labour_dispute"})
+    result = ValidateHandoffForm().validate_handoff_contact("可以线上办吗", dispatcher, tracker, {})
+    assert result == {"handoff_contact": None}
+    answer, again = dispatcher.messages
+    assert answer["custom"]["topic"] == "labour_dispute" and "负责部门：区人力社保局" in answer["text"]
+    assert "请留手机号" in again["text"]
+
+
+@pytest.mark.parametrize("given", ["我电话138123", "座机023-6376"])
+def test_a_contact_typed_wrong_is_not_taken_for_a_question(dispatcher, tracker_factory, given: str) -> None:
+    tracker = tracker_factory(text=given, slots={"topic": "labour_dispute"})
+    ValidateHandoffForm().validate_handoff_contact(given, dispatcher, tracker, {})
+    [hint] = dispatcher.messages
+    assert "不完整" in hint["text"]

@@ -78,9 +78,19 @@ def test_a_phone_the_documents_do_not_publish_is_not_invented(knowledge_base, tr
                               entities=[{"entity": "channel", "value": "shoudai_xudai_zhongxin"}])
     run(ActionAnswerTopic(knowledge_base), dispatcher, tracker)
     text = dispatcher.messages[0]["text"]
-    # the only number: the district office's published telephone, with its source
-    assert re.findall(r"\d{5,}", text) == ["63765360"] and "渝中府办〔2023〕32号" in text
+    assert not re.search(r"\d{5,}", text)  # no number at all: the documents publish none for the centre
+    assert "转人工" in text.splitlines()[1]  # and a person can find out
     assert dispatcher.messages[0]["custom"]["answer"]["missing"] == "phone"
+
+
+@pytest.mark.parametrize("topic, text", [
+    ("tax", "个体户可以不交税吗"),          # asks whether something may be skipped
+    ("bankruptcy", "个人可以申请破产吗"),    # the documents speak of companies
+    ("credit_loan", "有什么支持政策吗"),
+])
+def test_no_yes_the_passage_does_not_give(knowledge_base, tracker_factory, dispatcher, topic, text) -> None:
+    run(ActionAnswerTopic(knowledge_base), dispatcher, tracker_factory(intent=topic, text=text))
+    assert not dispatcher.messages[0]["text"].startswith("可以")
 
 
 def test_followup_time_stays_on_topic(knowledge_base, tracker_factory, dispatcher) -> None:
