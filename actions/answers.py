@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from actions import kb as kb_module
 from actions import ranker
 from actions.kb import Channel, Department, KnowledgeBase, Topic
-from actions.question import Ask, analyse
+from actions.question import Ask, analyse, mostly_english
 from actions.ranker import Ranked, UnitIndex
 from actions.units import AnswerUnit
 
@@ -176,8 +176,9 @@ def answer(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None = None,
                       missing=ask.primary or "fact", subject=subject)
     unit = best.unit
     passage = ranker.passage(unit, query, ask)
+    english = bool(typed) and mostly_english(typed)  # its Chinese terms are the normalizer's, not the question's
     return Answer(topic, ask, unit, passage, _lead(kb, topic, unit), _channel(kb, topic, unit, named_channels),
-                  yes=says_yes(text, ask, passage))
+                  yes=not english and says_yes(text, ask, passage))
 
 
 def search(kb: KnowledgeBase, text: str, typed: str | None = None, *, entities: list[dict] | None = None,

@@ -72,14 +72,18 @@ def _found(text: str, cues: list[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(kind for _, kind in longest_matches(text, cues)))
 
 
+def mostly_english(typed: str) -> bool:
+    """More Latin letters than Chinese characters: the NLU appended its Chinese terms."""
+    return len(LATIN.findall(typed)) > len(CJK.findall(typed))
+
+
 def analyse(text: str, typed: str | None = None) -> Ask:
     """The ask of a message: `text` as normalized by the NLU, `typed` as the user wrote it.
 
     An English message is read as typed: the Chinese terms the normalizer appends to it name
     its topic (「office」 → 注册地址), not what it asks.
     """
-    english = bool(typed) and len(LATIN.findall(typed)) > len(CJK.findall(typed))
-    words = (typed if english else " ".join(filter(None, [text, typed]))).lower()
+    words = (typed if typed and mostly_english(typed) else " ".join(filter(None, [text, typed]))).lower()
     asks, missing = _cues()
     found = _found(words, asks)
     lacking = _found(words, missing)

@@ -34,12 +34,7 @@ TOPIC_BONUS = 0.5  # the topic cites the unit (kb/topics.yml)
 NEAR_BONUS = 0.3  # an article sentence naming the topic, an item of its category, a channel it uses
 ASPECT_BONUS = 0.2
 CHANNEL_BONUS = 0.4
-KIND_BONUS = {"figure": 0.0, "article": 0.0, "policy": 0.05, "channel": -0.3, "contact": 0.0}
-# per year of a policy document: the 2023 task list's figure before the 2021 plan's for the same thing
-FIRST_PLAN_YEAR = 2021
-RECENT_BONUS = 0.1
-# a channel's description answers 「在哪办」; for any other question it is a paraphrase, not a fact
-CHANNEL_ASK_BONUS = 0.5
+KIND_BONUS = {"policy": 0.05}  # an item's own words before an article's report of them
 MAX_PASSAGE = 110  # characters of a unit shown on the first line
 
 
@@ -142,20 +137,18 @@ class UnitIndex:
                 prior = NEAR_BONUS
             if only_topic and not prior:
                 continue
+            if unit.kind == "channel" and ask.primary != "channel":
+                continue  # a channel's description (the kb's words) answers where, not what
             raw.append((i, unit, self.bm25(query, i), prior))
         top = max((r[2] for r in raw), default=0.0) or 1.0
         ranked = []
         for i, unit, score, prior in raw:
             match = score / top
             total = match + KIND_BONUS.get(unit.kind, 0.0) + prior
-            if unit.kind == "policy":
-                total += RECENT_BONUS * max(0, unit.year - FIRST_PLAN_YEAR)
             if ask.primary and ask.primary in unit.aspects:
                 total += ASPECT_BONUS
             if unit.channel and unit.channel in named:
                 total += CHANNEL_BONUS
-            if unit.kind == "channel" and ask.primary == "channel":
-                total += CHANNEL_ASK_BONUS
             ranked.append(Ranked(unit, total, prior, match, score))
         ranked.sort(key=lambda r: -r.score)
         return ranked

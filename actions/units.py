@@ -57,7 +57,6 @@ class AnswerUnit:
     aspects: tuple[str, ...]
     related: tuple[str, ...] = ()  # topics an article sentence names, or that cite an item of its category
     channel: str | None = None  # the channel a channel description or figure is about
-    year: int = 0  # of the document: a later plan's figure supersedes an earlier one
     title: str | None = None  # a heading that names the unit (item category, channel name)
 
     @property
@@ -95,7 +94,6 @@ class _Builder:
         self.by_text[key] = unit_id
         self.units[unit_id] = {
             "id": unit_id, "kind": kind, "text": text, "cite": cite, "file": file, "ref": ref,
-            "year": self.kb.documents[file].year,
             "lead": list(lead), "co": list(co), "topics": list(dict.fromkeys(topics)),
             "aspects": list(aspects_of(text, about)), "related": list(related), "channel": channel,
             "title": title,

@@ -56,6 +56,7 @@ ASK_BACK_ACTIONS = {"action_clarify_topic", "utter_ask_topic", "utter_default"}
 ANSWER_ACTIONS = {"action_answer_topic", "action_answer_followup", "action_answer_details"}
 NO_FACT = re.compile(r"没有公布|没有写明|没有列出|未公布|give no|do not publish")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
+LEAD_MARK = re.compile(r"负责部门[:：]|牵头单位[:：]|Lead department:|is led by")
 
 
 def squash(text: str) -> str:
@@ -83,8 +84,12 @@ def judge(case: dict[str, Any], visible: str, names: list[tuple[str, str]], seed
     """The columns of one case, from the text the user sees."""
     flat = squash(visible)
     named = departments_in(visible, names)
+    # the department the reply makes responsible: the one its 负责部门/牵头单位 line names,
+    # else the first named (a passage may mention 重庆海关 before the lead line)
+    marked = LEAD_MARK.search(visible)
+    responsible = departments_in(visible[marked.end():], names) if marked else named
     row: dict[str, Any] = {"length": len(visible), "departments": len(named),
-                           "lead": bool(named) and named[0] in case.get("lead", [])}
+                           "lead": bool(responsible) and responsible[0] in case.get("lead", [])}
     if case.get("no_fact"):
         first = visible.split("\n", 1)[0]
         invented = [n for n in NUMBER.findall(visible) if len(n) > 1 and n not in seeds]
