@@ -111,7 +111,7 @@ def _contact(kb: KnowledgeBase, index: UnitIndex, departments: list[str]) -> Ans
     return None
 
 
-LEAD_HEADER = re.compile(r"[（(]牵头单位[:：]\s*[^，,；;）)]+")
+LEAD_HEADER = re.compile(r"[（(]牵头单位[:：]\s*[^，,；;）)]+[）)]?")
 
 
 @functools.lru_cache(maxsize=64)

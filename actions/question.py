@@ -16,7 +16,7 @@ import yaml
 
 LEXICON = Path(__file__).resolve().parent.parent / "lexicon" / "answers" / "questions.yml"
 LATIN = re.compile(r"[A-Za-z]")
-ASPECT_ORDER = ("cost", "time", "materials", "channel", "department", "count")
+ASPECT_ORDER = ("cost", "time", "materials", "online", "channel", "department", "count")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 

@@ -33,6 +33,7 @@ ASPECT_PATTERNS: dict[str, re.Pattern[str]] = {
     "cost": re.compile(r"免费|零成本|不收费|免收|零投资|收费标准|\d+(\.\d+)?\s*(万)?元"),
     "materials": re.compile(r"材料|资料|证明|清单|提交|申报|一次提交|免提交|减少"),
     "channel": re.compile(r"平台|窗口|中心|系统|专区|线上|网上|网办|渝快办|一网通|一窗|APP|小程序|热线|站"),
+    "online": re.compile(r"线上|网上|网办|在线|全程网办|掌上|手机|APP|小程序|不见面|零跑腿|一次都不跑|邮寄|寄递|系统|平台"),
 }
 # a sentence ends at 。！？ — after the closing quote when one follows (「……好评。”」)
 SENTENCE_END = re.compile(r"(?<=[。！？!?][”’」』])|(?<=[。！？!?])(?![”’」』])")
