@@ -52,7 +52,6 @@ class Answer:
     channel: Channel | None
     missing: str | None = None  # a kind of fact the documents do not publish here
     subject: str = ""  # what the missing fact would be about (a channel or the topic)
-
     yes: bool = False  # a yes/no question the passage answers with yes (its qualifier)
     quote: bool = False  # the passage is an exact quote printed after the assistant's own words
 
@@ -157,9 +156,8 @@ def answer(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None = None,
     subject = kb.channels[named_channels[0]].name if named_channels and named_channels[0] in kb.channels else topic.title
     if ask.missing in ("phone", "person"):
         contact = _contact(kb, index, named_units)
-        if contact:
-            lead = kb.departments[contact.lead[0]]
-            return Answer(topic, ask, contact, contact.text, lead, _channel(kb, topic, None, named_channels))
+        if contact:  # the office itself is the channel: no platform of the routed topic beside it
+            return Answer(topic, ask, contact, contact.text, kb.departments[contact.lead[0]], None)
     if ask.missing:
         return Answer(topic, ask, None, "", kb.lead_of(topic)[0], _channel(kb, topic, None, named_channels),
                       missing=ask.missing, subject=subject)

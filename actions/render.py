@@ -3,7 +3,8 @@
 One function per output, so every channel (REST, socket.io widget, WeChat) shows the
 same facts: `short` writes the visible reply (the answering passage with its citation,
 then the lead department and the one best channel), `answer` the full answer shown on
-request (「详情」), `card` the structured payload widgets render. Everything here comes from kb/ with its citation; nothing is invented:
+request (「详情」), `card` the structured payload widgets render. Everything here comes from
+kb/ with its citation; nothing is invented:
 where the documents give no time limit or material list, the text says so and points to
 the channels they do name.
 """
