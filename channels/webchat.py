@@ -11,6 +11,10 @@ bot_uttered), so existing clients such as rasa-webchat keep working. Two differe
   (comma-separated); unset, pages on http://localhost and http://127.0.0.1 at any port,
   so a developer's own test page works. `enter_room` is awaited when it is a coroutine.
 
+Input is bounded as on every channel (channels/limits.py): a socket.io packet over
+limits.MAX_BODY_BYTES closes the connection unread, user_uttered text is cleaned, and a
+message over the limit is answered with limits.TOO_LONG (a bot_uttered) and goes no further.
+
 It also takes the widget's `rate` event: a 好差评 rating of an answer, stored in SQL
 (channels/store.py) with the conversation id, the answer, its topic and department; a 差评
 opens a handoff to that department.
@@ -34,6 +38,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from cases.repository import BAD_RATINGS
+from channels import limits
 from channels.store import store_for
 
 logger = logging.getLogger(__name__)
@@ -89,7 +94,8 @@ class WebChatInput(SocketIOInput):
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio else None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=origin_check(os.environ.get("WIDGET_ORIGINS")))
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=origin_check(os.environ.get("WIDGET_ORIGINS")),
+                          max_http_buffer_size=limits.MAX_BODY_BYTES)
         self.sio = sio
         bp = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
 
@@ -165,7 +171,13 @@ class WebChatInput(SocketIOInput):
         message = data.get("message")
         if not isinstance(message, str):
             return
+        message = limits.clean(message)
+        output = WebChatOutput(self.sio, self.bot_message_evt)
+        if limits.too_long(message):  # answered here: NLU and the tracker never see it
+            logger.info("socket.io: a message of %d characters in %.128s refused", len(message), sender)
+            await output.send_text_message(sender, limits.TOO_LONG)
+            return
         metadata = data.get(self.metadata_key) or {}
-        await on_new_message(UserMessage(message, WebChatOutput(self.sio, self.bot_message_evt), sender,
+        await on_new_message(UserMessage(message, output, sender,
                                          input_channel=self.name(),
                                          metadata=metadata if isinstance(metadata, dict) else {}))

@@ -7,7 +7,9 @@ answers at once and delivers the reply through the customer-service API as soon 
 ready (a retry WeChat already sent may carry it passively instead). WeChat's retries
 of a message (same MsgId, or FromUserName + CreateTime for events) make one bot turn and
 one answer, across processes, through the shared ChannelStore. The conversation id is the
-user's OpenID unchanged. `WeComInput` (channels/wecom.py) reuses all of this.
+user's OpenID unchanged. Text is cleaned and bounded as on every channel (channels/limits.py):
+a longer message gets limits.TOO_LONG as its passive reply and makes no turn. `WeComInput`
+(channels/wecom.py) reuses all of this.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from cases.repository import Case, repository_for
-from channels import render
+from channels import limits, render
 from channels.store import ChannelStore, store_for
 from channels.wechat_api import CustomerServiceAPI, DeliveryError
 from channels.wechat_protocol import (
@@ -46,25 +48,6 @@ RETRY_WINDOW = float(os.environ.get("WECHAT_RETRY_WINDOW", str(REPLY_WINDOW)))
 UNSUPPORTED = "目前我只能看懂文字和语音消息。请直接用文字描述您要办的事，比如「开公司要多久」。"
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
-
-
-async def read_limited(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it is known to exceed limit (header or stream)."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        return None
-    if request.stream is None:  # not a streamed route (direct calls in tests)
-        body = request.body or b""
-        return body if len(body) <= limit else None
-    chunks, size = [], 0
-    while True:
-        chunk = await request.stream.read()
-        if chunk is None:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
 
 
 @dataclass
@@ -200,7 +183,7 @@ class WeChatInput(InputChannel):
         return response.text(reply_xml, content_type="application/xml")
 
     async def receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
-        body = await read_limited(request, MAX_BODY)
+        body = await limits.read_limited(request, MAX_BODY)
         if body is None:
             return response.text("too large", status=413)
         try:
@@ -216,6 +199,9 @@ class WeChatInput(InputChannel):
             return response.text("success")
         if text == UNSUPPORTED:
             return self.seal(request, text_reply(user, account, UNSUPPORTED))
+        if limits.too_long(text):  # before NLU, the tracker and the retry bookkeeping
+            logger.info("%s: a message of %d characters from %s refused", self.name(), len(text), user)
+            return self.seal(request, text_reply(user, account, limits.TOO_LONG))
         key = f"{self.kind}:{self.message_key(message)}"
         if not self.store.claim(key, self.kind, user):
             return await self.answer_retry(request, key, user, account)
@@ -235,13 +221,13 @@ class WeChatInput(InputChannel):
         kind = message.get("MsgType", "")
         user = message.get("FromUserName", "")
         if kind == "text":
-            content = message.get("Content", "").strip()
+            content = limits.clean(message.get("Content", "")).strip()
             picked = render.choice(content, self.store.offered(f"{self.kind}:{user}"))
             if not picked and END_HANDOFF.match(content) and self._open_case(user) is not None:
                 return "/restart"
             return picked or content
         if kind == "voice":
-            return message.get("Recognition", "").strip() or UNSUPPORTED
+            return limits.clean(message.get("Recognition", "")).strip() or UNSUPPORTED
         if kind == "event":
             event = message.get("Event", "").lower()
             if event == "subscribe":
@@ -250,7 +236,7 @@ class WeChatInput(InputChannel):
                 self.store.unsubscribed(f"{self.kind}:{user}")
                 return None
             if event == "click" and message.get("EventKey"):
-                return "/" + message["EventKey"].strip().lstrip("/")
+                return "/" + limits.clean(message["EventKey"]).strip().lstrip("/")
             return None
         return UNSUPPORTED
 

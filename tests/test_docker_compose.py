@@ -34,8 +34,16 @@ def test_services_ports_and_volumes(compose: dict) -> None:
     assert command[command.index("--endpoints") + 1] == "docker/endpoints.yml"
     assert command[command.index("--credentials") + 1] == "docker/credentials.yml"
     credentials = yaml.safe_load((ROOT / "docker" / "credentials.yml").read_text(encoding="utf-8"))
-    assert {"rest", "channels.wechat.WeChatInput", "channels.wecom.WeComInput"} <= set(credentials)
-    assert {"WECHAT_TOKEN", "WECOM_TOKEN", "WECHAT_ENCODING_AES_KEY"} <= set(services["rasa"]["environment"])
+    assert {"channels.rest.RestInput", "channels.wechat.WeChatInput", "channels.wecom.WeComInput"} <= set(credentials)
+    assert {"WECHAT_TOKEN", "WECOM_TOKEN", "WECHAT_ENCODING_AES_KEY", "MAX_MESSAGE_CHARS"} <= set(
+        services["rasa"]["environment"])
+
+
+@pytest.mark.parametrize("path", ["credentials.yml", "docker/credentials.yml"])
+def test_rest_is_the_bounded_channel_not_rasas_own(path: str) -> None:
+    """Rasa's `rest` passes any body and any size on to NLU; channels/rest.py checks and bounds it."""
+    credentials = yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+    assert "channels.rest.RestInput" in credentials and "rest" not in credentials
 
 
 def test_the_console_shares_the_database_and_reaches_rasa(compose: dict) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
+import time
+from typing import Iterator
 
 import pytest
 import requests
 
+from channels import limits
 from tests.e2e.servers import TOKEN, Servers
 
 pytestmark = [pytest.mark.model, pytest.mark.servers]
@@ -68,13 +72,112 @@ def test_conversations_are_kept_in_sql(servers: Servers) -> None:
 
 
 @pytest.mark.parametrize("message", ["", "   ", "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
-                                     "开公司" * 2000])
+                                     "开公司" * 2000], ids=["empty", "blank", "script", "img", "6000-characters"])
 def test_bad_input_gets_an_answer_and_loses_nothing(servers: Servers, message: str) -> None:
     replies = servers.say("owner-7", message)
     if message.strip():
         assert replies, "a non-empty message gets an answer"
+    if len(message) > limits.MAX_CHARS:  # 6,000 characters: refused at the door
+        assert texts(replies) == limits.TOO_LONG
     assert "<script" not in texts(replies) and "<img" not in texts(replies)  # never echoed back
     assert "区市场监管局" in texts(servers.say("owner-7", "注销公司找哪个部门"))
+
+
+def webhook(servers: Servers, body: bytes | Iterator[bytes], **params: str) -> requests.Response:
+    """POST a raw body to the REST webhook, as an attacker would (no JSON encoding done for them)."""
+    return requests.post(f"{servers.url}/webhooks/rest/webhook", data=body, params=params, timeout=30,
+                         headers={"Content-Type": "application/json"})
+
+
+def long_user_texts(servers: Servers) -> list[int]:
+    """The length of every user text in the tracker store over the limit (none, if it holds)."""
+    with sqlite3.connect(servers.tracker_db) as db:
+        rows = db.execute("select data from events where type_name = 'user'").fetchall()
+    return [len(json.loads(data).get("text") or "") for (data,) in rows
+            if len(json.loads(data).get("text") or "") > limits.MAX_CHARS]
+
+
+def test_a_message_over_the_limit_is_refused_at_the_door_and_costs_nothing(servers: Servers) -> None:
+    attack = "开公司要多久" * 1667  # 10,002 characters: seconds of NLU and gigabytes of memory before
+    started = time.monotonic()
+    replies = servers.say("owner-long", attack)
+    assert time.monotonic() - started < 1.0
+    assert replies == [{"recipient_id": "owner-long", "text": limits.TOO_LONG}]
+    assert "区市场监管局" in texts(servers.say("owner-long", "注销公司找哪个部门"))  # the next one is answered
+    assert servers.user_turns("owner-long") == ["注销公司找哪个部门"]
+    with sqlite3.connect(servers.tracker_db) as db:
+        stored = [data for (data,) in db.execute("select data from events where sender_id = 'owner-long'")]
+    assert stored and not any("开公司要多久" * 50 in json.loads(data).get("text", "") for data in stored)
+    assert max(len(data) for data in stored) < len(attack)
+    assert long_user_texts(servers) == []
+
+
+def test_a_message_at_the_limit_is_answered(servers: Servers) -> None:
+    question = "开公司最快多久能拿到执照？"
+    padded = ("您好，" * limits.MAX_CHARS)[: limits.MAX_CHARS - len(question)] + question
+    assert len(padded) == limits.MAX_CHARS
+    replies = servers.say("owner-at-limit", padded)
+    assert replies and texts(replies) != limits.TOO_LONG
+    assert servers.user_turns("owner-at-limit") == [padded]
+
+
+def test_a_body_over_the_byte_limit_gets_413_before_it_is_read(servers: Servers) -> None:
+    body = json.dumps({"sender": "owner-huge", "message": "x" * 200_000}).encode()  # 200 KB
+    started = time.monotonic()
+    assert webhook(servers, body).status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the size is only known while streaming
+        yield b'{"sender": "owner-huge", "message": "'
+        for _ in range(40):
+            yield b"x" * 65536  # 2.5 MiB in all
+        yield b'"}'
+
+    assert webhook(servers, chunks()).status_code == 413
+    assert time.monotonic() - started < 2.0
+    assert "区市场监管局" in texts(servers.say("owner-huge", "注销公司找哪个部门"))
+    assert servers.user_turns("owner-huge") == ["注销公司找哪个部门"]
+
+
+@pytest.mark.parametrize("body, reason", [
+    (json.dumps([{"sender": "owner-400", "message": "你好"}]).encode(), "JSON object"),
+    (b'"owner-400: \u4f60\u597d"', "JSON object"),
+    (b"{broken", "not JSON"),
+    (b'{"message": "\u4f60\u597d"}', "sender is required"),
+    (b'{"sender": 7, "message": "\u4f60\u597d"}', "sender is required"),
+    (json.dumps({"sender": "o" * 129, "message": "你好"}).encode(), "longer than 128"),
+    (b'{"sender": "owner-400"}', "message is required"),
+    (b'{"sender": "owner-400", "message": {"text": "hi"}}', "message is required"),
+    (b'{"sender": "owner-400", "message": "\u4f60\u597d", "metadata": ["a", "b"]}', "metadata must be"),
+])
+def test_malformed_bodies_get_400_with_a_reason(servers: Servers, body: bytes, reason: str) -> None:
+    answer = webhook(servers, body)
+    assert answer.status_code == 400 and reason in answer.json()["error"]
+    assert servers.user_turns("owner-400") == [] and servers.user_turns("default") == []  # no turn, no shared one
+    assert "区市场监管局" in texts(servers.say("owner-after-400", "注销公司找哪个部门"))
+
+
+@pytest.mark.parametrize("sender, message", [("owner-nul", "开公司\0要多久"), ("owner-surrogate", "开公司\ud800要多久"),
+                                             ("owner-controls", "开公司\x01\x08\x7f\x9f要多久")])
+def test_control_characters_and_lone_surrogates_are_cleaned(servers: Servers, sender: str, message: str) -> None:
+    replies = servers.say(sender, message)  # before: 外商投资, or no reply at all
+    assert "区市场监管局" in texts(replies) and cards(replies)[0]["topic"] == "company_opening"
+    assert servers.user_turns(sender) == ["开公司要多久"]
+
+
+def test_the_body_cannot_name_another_input_channel(servers: Servers) -> None:
+    body = json.dumps({"sender": "owner-channel", "message": "你好", "input_channel": "wechat"}).encode()
+    assert webhook(servers, body).status_code == 200
+    tracker = requests.get(f"{servers.url}/conversations/owner-channel/tracker", params={"token": TOKEN}, timeout=10)
+    assert tracker.json()["latest_input_channel"] == "rest"
+
+
+def test_stream_mode_is_bounded_too(servers: Servers) -> None:
+    body = json.dumps({"sender": "owner-stream", "message": "开" * (limits.MAX_CHARS + 1)}).encode()
+    answer = webhook(servers, body, stream="true")
+    assert answer.status_code == 200 and json.loads(answer.text.splitlines()[0])["text"] == limits.TOO_LONG
+    body = json.dumps({"sender": "owner-stream", "message": "注销公司找哪个部门"}).encode()
+    lines = [json.loads(line) for line in webhook(servers, body, stream="true").text.splitlines() if line]
+    assert any("区市场监管局" in line.get("text", "") for line in lines)
 
 
 @pytest.mark.parametrize("question, department", [

@@ -9,6 +9,7 @@ import pytest
 import requests
 import socketio
 
+from channels import limits
 from channels.webchat import origin_check
 from tests.e2e.servers import TOKEN, Servers
 
@@ -113,3 +114,46 @@ def test_a_rating_must_be_of_an_answer_the_conversation_was_shown(servers: Serve
     assert (tracker.get("active_loop") or {}).get("name") == "handoff_form", tracker.get("latest_message")
     assert tracker["slots"]["handoff_reason"] == "bad_rating" and tracker["slots"]["handoff_department"] == "zhujian"
     assert "「非常不满意」" in tracker["slots"]["handoff_problem"]
+
+
+def test_a_message_over_the_limit_gets_a_polite_refusal_and_the_next_is_answered(servers: Servers) -> None:
+    started = time.monotonic()
+    session, events = asyncio.run(converse(servers.url, ["开公司要多久" * 1667]))  # 10,002 characters
+    assert [e.get("text") for e in events] == [limits.TOO_LONG]
+    assert time.monotonic() - started < 5  # converse itself waits 1.6 s for more
+    _, events = asyncio.run(converse(servers.url, ["注销公司找哪个部门"], session_id=session))
+    assert any("区市场监管局" in e.get("text", "") for e in events)
+    assert servers.user_turns(session) == ["注销公司找哪个部门"]  # the long one never reached the tracker
+
+
+def test_control_characters_and_lone_surrogates_are_cleaned(servers: Servers) -> None:
+    session, events = asyncio.run(converse(servers.url, ["开公司\0要多久", "开公司\ud800\x1f要多久"]))
+    answers = [e["text"] for e in events if "区市场监管局" in e.get("text", "")]
+    assert len(answers) == 2
+    assert servers.user_turns(session) == ["开公司要多久", "开公司要多久"]
+
+
+def test_an_oversized_packet_closes_the_connection_unread(servers: Servers) -> None:
+    async def flood() -> tuple[str, list[dict], bool]:
+        client = socketio.AsyncClient(reconnection=False)
+        received: list[dict] = []
+        confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
+        client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
+        client.on("bot_uttered", lambda data: received.append(data))
+        await client.connect(servers.url, socketio_path="/socket.io", transports=["websocket"])
+        await client.emit("session_request", {"session_id": None})
+        session = await asyncio.wait_for(confirmed, 10)
+        await client.emit("user_uttered", {"message": "开" * 70_000, "session_id": session})  # 210 KB
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if not client.connected:
+                break
+        dropped = not client.connected
+        await client.disconnect()
+        return session, received, dropped
+
+    session, received, dropped = asyncio.run(flood())
+    assert dropped and received == []
+    _, events = asyncio.run(converse(servers.url, ["注销公司找哪个部门"], session_id=session))
+    assert any("区市场监管局" in e.get("text", "") for e in events)
+    assert servers.user_turns(session) == ["注销公司找哪个部门"]

@@ -19,6 +19,7 @@ import requests
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 
+from channels import limits
 from channels.wechat_protocol import AESEnvelope, parse_xml, signature
 from tests.channels.standin import StandIn
 from tests.e2e.servers import Servers, running
@@ -333,3 +334,32 @@ def test_a_message_while_a_person_has_it_is_acknowledged_once(plain: Servers) ->
     # 「取消」 ends the wait: the case is closed as the user's, the bot answers again
     assert "已结束人工服务" in reply_content(post_plain(plain, text_xml(user, "取消")))
     assert "区市场监管局" in reply_content(post_plain(plain, text_xml(user, "公司注册要多久")))
+
+
+def test_a_message_over_the_limit_gets_the_refusal_as_its_passive_reply(plain: Servers) -> None:
+    started = time.monotonic()
+    refusal = reply_content(post_plain(plain, text_xml("o-long", "开公司要多久" * 1667)))  # 10,002 characters
+    assert refusal == limits.TOO_LONG and time.monotonic() - started < 1.0
+    assert "区市场监管局" in reply_content(post_plain(plain, text_xml("o-long", "注销公司找哪个部门")))
+    assert plain.user_turns("o-long") == ["注销公司找哪个部门"]  # the long one made no turn
+
+
+def test_a_wecom_message_over_the_limit_is_refused_too(plain: Servers) -> None:
+    crypto = WeComCrypto(WECOM_TOKEN, WECOM_KEY, CORP)
+    ts, n = stamp(), nonce()
+    sealed = crypto.encrypt_message(text_xml("lisi", "开" * (limits.MAX_CHARS + 1)), n, ts)
+    answer = requests.post(f"{plain.url}/webhooks/wecom/webhook",
+                           params={"msg_signature": parse_xml(sealed)["MsgSignature"], "timestamp": ts, "nonce": n},
+                           data=sealed.encode(), timeout=30)
+    envelope = parse_xml(answer.content)
+    inner = crypto.decrypt_message(answer.content, envelope["MsgSignature"], envelope["TimeStamp"], envelope["Nonce"])
+    assert parse_xml(inner)["Content"] == limits.TOO_LONG
+    assert plain.user_turns("lisi") == []
+
+
+def test_control_characters_are_cleaned(plain: Servers) -> None:
+    # XML cannot carry NUL or most C0 controls (400, above); DEL and the C1 controls it can
+    content = reply_content(post_plain(plain, text_xml("o-controls", "开公司\x7f\x85要多久")))
+    assert "区市场监管局" in content
+    assert plain.user_turns("o-controls") == ["开公司要多久"]
+    assert post_plain(plain, text_xml("o-controls", "开公司\0要多久")).status_code == 400
