@@ -5,7 +5,7 @@ kb/generated/answer_units.json for the words of the message. A unit's score is i
 BM25 over jieba words (with the KB dictionary), character bigrams and characters, scaled to the best
 candidate, plus a bonus when it belongs to the routed topic and when it holds the kind of
 fact the question asks for (actions/question.py). The weights were chosen on the tune half
-of tests/answers/bench.yml (`make bench-answers`); README "Answers" has the figures.
+of tests/answers/bench.yml (`make bench-answers`); docs/measurements.md has the figures.
 Then the passage of the unit that carries the answer is cut out for the first line.
 """
 

@@ -1,6 +1,6 @@
 """Evaluate the trained model on the held-out set (tests/nlu/heldout.yml) and write a report.
 
-`make evaluate` writes into reports/nlu/: report.md (the table the README quotes),
+`make evaluate` writes into reports/nlu/: report.md (the table docs/measurements.md quotes),
 report.json, intent_report.json (per-intent precision/recall/F1) and
 confusion_matrix.png. Routing accuracy is the share of held-out topic questions whose
 answer names the right lead department; latency is the NLU parse time per message on

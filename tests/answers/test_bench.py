@@ -1,6 +1,6 @@
 """Floors on the answer benchmark (tests/answers/bench.yml), judged on the text users see.
 
-`make bench-answers` measures the figures written in the README; these floors sit below them
+`make bench-answers` measures the figures written in docs/measurements.md; these floors sit below them
 so that a real drop fails the run while run-to-run noise does not. The benchmark was written
 from the seeds by someone who saw neither the training data nor the ranker.
 """

@@ -1,7 +1,7 @@
 """Robustness floors on the benchmark (tests/nlu/bench.yml), against the BM25 search baseline.
 
 The targets (routing ≥ 95%, out of scope ≥ 90%, 30 points above BM25) are measured by
-`make bench-nlu` and written in the README; these floors sit a little below them so that a
+`make bench-nlu` and written in docs/measurements.md; these floors sit a little below them so that a
 real drop fails the run while run-to-run noise does not.
 """
 

@@ -1,6 +1,6 @@
 """The trained model on the held-out set: accuracy floors that fail the run when quality drops.
 
-Floors, not timings: latency is measured by `make evaluate` and written in the README.
+Floors, not timings: latency is measured by `make evaluate` and written in docs/measurements.md.
 """
 
 from __future__ import annotations
