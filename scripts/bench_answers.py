@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
+import secrets
 import statistics
 import subprocess
 import sys
@@ -34,7 +36,7 @@ import uuid
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,11 +44,14 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 import yaml  # noqa: E402
 
-from actions import answers, kb  # noqa: E402
+from actions import answers, kb, secret  # noqa: E402
 from actions.okapi import Okapi  # noqa: E402
 from actions.question import longest_matches  # noqa: E402
 from scripts import bm25  # noqa: E402
 from scripts.evaluate import percentile, quiet_logs  # noqa: E402
+
+if TYPE_CHECKING:
+    from rasa.utils.endpoints import EndpointConfig
 
 SEEDS = ROOT / "kb" / "sources"
 FIRST = 160
@@ -102,11 +107,15 @@ def judge(case: dict[str, Any], visible: str, names: list[tuple[str, str]], seed
 
 
 @contextmanager
-def action_server(port: int) -> Iterator[str]:
-    """The project's action server, as `make run` starts it."""
+def action_server(port: int) -> Iterator[EndpointConfig]:
+    """The project's action server as `make run` starts it: on loopback, behind a secret."""
+    from rasa.utils.endpoints import EndpointConfig
+
+    shared = secrets.token_urlsafe(32)
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "rasa"), "run", "actions", "--port", str(port), "--actions", "actions"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "actions.server", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env={**os.environ, secret.SECRET_ENV: shared, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -118,7 +127,7 @@ def action_server(port: int) -> Iterator[str]:
                 time.sleep(0.5)
         else:
             raise RuntimeError("the action server did not start")
-        yield f"{url}/webhook"
+        yield EndpointConfig(f"{url}/webhook", headers=secret.headers(shared))
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -304,15 +313,14 @@ def main() -> int:
     args = parser.parse_args()
     quiet_logs()
     from rasa.core.agent import Agent
-    from rasa.utils.endpoints import EndpointConfig
 
     data = yaml.safe_load(args.data.read_text(encoding="utf-8"))
 
     def chosen(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [r for r in rows if args.split == "all" or r.get("split") == args.split]
 
-    with action_server(free_port()) as url:
-        agent = Agent.load(str(args.model), action_endpoint=EndpointConfig(url))
+    with action_server(free_port()) as endpoint:
+        agent = Agent.load(str(args.model), action_endpoint=endpoint)
         quiet_logs()
         result = asyncio.run(run(agent, kb.load(), chosen(data["questions"]), chosen(data.get("short", []))))
     args.out.mkdir(parents=True, exist_ok=True)

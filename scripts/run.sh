@@ -3,6 +3,9 @@
 # 8080), the staff console (http://localhost:$CONSOLE_PORT, default 8090), then the Rasa
 # server (REST webhook, socket.io, HTTP API on $RASA_PORT, default 5005) or, with `shell`,
 # a terminal chat. Ctrl-C (or SIGTERM) stops them all.
+# The action server listens on 127.0.0.1:$ACTIONS_PORT (default 5055) only and runs no action
+# without $ACTIONS_SECRET (a random one per start when unset); Rasa gets both through the
+# endpoints file written from $ENDPOINTS (default endpoints.yml) by scripts/write_endpoints.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -18,23 +21,28 @@ export RASA_TELEMETRY_ENABLED=${RASA_TELEMETRY_ENABLED:-false}
 
 [ -f "$MODEL" ] || { echo "no model at $MODEL: run 'make setup' (or 'make train') first" >&2; exit 1; }
 
-"$VENV/bin/rasa" run actions --actions actions --port "$ACTIONS_PORT" &
-actions_pid=$!
-rasa_pid=""
-# the widget and a demo page that embeds it like a customer's page: http://localhost:$WIDGET_PORT/
-"$VENV/bin/python" -m http.server "$WIDGET_PORT" --bind "${WIDGET_BIND:-127.0.0.1}" --directory widget >/dev/null 2>&1 &
-widget_pid=$!
-console_pid=""
-credentials=""
+actions_pid="" widget_pid="" rasa_pid="" console_pid="" credentials="" endpoints=""
 stop() {
   kill $actions_pid $widget_pid $rasa_pid $console_pid 2>/dev/null || true
-  [ -z "$credentials" ] || rm -f "$credentials"
+  rm -f ${credentials:+"$credentials"} ${endpoints:+"$endpoints"}
 }
 trap stop EXIT
 trap 'stop; exit 143' INT TERM
 
+# the secret Rasa shows the action server: to the action server in its environment, to Rasa in
+# the endpoints file; never on a command line, which `ps` shows to every user
+ACTIONS_SECRET=${ACTIONS_SECRET:-$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))')}
+endpoints=$(mktemp "${TMPDIR:-/tmp}/endpoints.XXXXXX.yml")  # mode 600: it holds the secret
+ACTIONS_SECRET="$ACTIONS_SECRET" "$VENV/bin/python" scripts/write_endpoints.py "$ENDPOINTS" "$ACTIONS_PORT" > "$endpoints"
+
+ACTIONS_SECRET="$ACTIONS_SECRET" "$VENV/bin/python" -m actions.server --host 127.0.0.1 --port "$ACTIONS_PORT" &
+actions_pid=$!
+# the widget and a demo page that embeds it like a customer's page: http://localhost:$WIDGET_PORT/
+"$VENV/bin/python" -m http.server "$WIDGET_PORT" --bind "${WIDGET_BIND:-127.0.0.1}" --directory widget >/dev/null 2>&1 &
+widget_pid=$!
+
 if [ "${1:-}" = "shell" ]; then
-  "$VENV/bin/rasa" shell --model "$MODEL" --endpoints "$ENDPOINTS"
+  "$VENV/bin/rasa" shell --model "$MODEL" --endpoints "$endpoints"
   exit
 fi
 
@@ -44,7 +52,7 @@ cp credentials.yml "$credentials"
 [ -n "${WECHAT_TOKEN:-}" ] && printf 'channels.wechat.WeChatInput:\n' >> "$credentials"
 [ -n "${WECOM_TOKEN:-}" ] && printf 'channels.wecom.WeComInput:\n' >> "$credentials"
 
-args=(run --model "$MODEL" --port "$RASA_PORT" --enable-api --credentials "$credentials" --endpoints "$ENDPOINTS")
+args=(run --model "$MODEL" --port "$RASA_PORT" --enable-api --credentials "$credentials" --endpoints "$endpoints")
 if [ -n "${RASA_AUTH_TOKEN:-}" ]; then
   args+=(--auth-token "$RASA_AUTH_TOKEN")
 else

@@ -25,6 +25,7 @@ def test_services_ports_and_volumes(compose: dict) -> None:
     assert set(services) == {"rasa", "action-server", "console"}
     assert "5005:5005" in services["rasa"]["ports"]
     assert "5055" in [str(p) for p in services["action-server"]["expose"]]
+    assert "ports" not in services["action-server"]  # internal only: the compose network reaches it, no host
     assert services["rasa"]["depends_on"] == ["action-server"]
     assert any(v.endswith(":/app/var") for v in services["rasa"]["volumes"])
     assert "rasa-var" in compose["volumes"]
@@ -85,6 +86,23 @@ def test_docker_endpoints_point_at_the_action_service() -> None:
     assert endpoints["tracker_store"]["type"] == "SQL"
 
 
+def test_rasa_shows_the_action_server_the_secret_it_asks_for(compose: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both services get ACTIONS_SECRET; Rasa sends it (as Rasa reads the file), the server checks it."""
+    from rasa.utils.endpoints import read_endpoint_config
+
+    from actions import secret
+
+    services = compose["services"]
+    for name in ("rasa", "action-server"):
+        assert services[name]["environment"]["ACTIONS_SECRET"].startswith("${ACTIONS_SECRET:?"), name
+    monkeypatch.setenv("ACTIONS_SECRET", "compose-test-secret-0123456789")
+    endpoint = read_endpoint_config(str(ROOT / "docker" / "endpoints.yml"), "action_endpoint")
+    assert endpoint.headers == secret.headers("compose-test-secret-0123456789") and not endpoint.token
+    dockerfile = (ROOT / "docker" / "Dockerfile.actions").read_text(encoding="utf-8")
+    assert 'ENTRYPOINT ["python", "-m", "actions.server"]' in dockerfile  # not rasa-sdk's open `start`
+    assert 'CMD ["--host", "0.0.0.0", "--port", "5055"]' in dockerfile
+
+
 def test_files_the_dockerfiles_copy_exist() -> None:
     for dockerfile in (ROOT / "docker").glob("Dockerfile.*"):
         for line in dockerfile.read_text(encoding="utf-8").splitlines():
@@ -95,12 +113,14 @@ def test_files_the_dockerfiles_copy_exist() -> None:
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
 def test_docker_compose_validates_the_file() -> None:
-    env = {**os.environ, "RASA_AUTH_TOKEN": "test-token"}
+    env = {**os.environ, "RASA_AUTH_TOKEN": "test-token", "ACTIONS_SECRET": "compose-test-secret-0123456789"}
     ok = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], env=env, capture_output=True)
     assert ok.returncode == 0, ok.stderr.decode()
-    env.pop("RASA_AUTH_TOKEN")
-    refused = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], env=env, capture_output=True)
-    assert refused.returncode != 0 and b"RASA_AUTH_TOKEN" in refused.stderr
+    for required in ("RASA_AUTH_TOKEN", "ACTIONS_SECRET"):
+        without = {key: value for key, value in env.items() if key != required}
+        refused = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], env=without,
+                                 capture_output=True)
+        assert refused.returncode != 0 and required.encode() in refused.stderr, required
 
 
 def test_the_actions_image_has_what_the_answer_ranker_reads() -> None:

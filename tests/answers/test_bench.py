@@ -66,10 +66,9 @@ def test_no_question_is_in_the_training_data(data) -> None:
 @pytest.mark.servers
 def test_answers_users_see(data, knowledge_base) -> None:
     from rasa.core.agent import Agent
-    from rasa.utils.endpoints import EndpointConfig
 
-    with bench_answers.action_server(bench_answers.free_port()) as url:
-        agent = Agent.load(str(ROOT / "models" / "zhuqi.tar.gz"), action_endpoint=EndpointConfig(url))
+    with bench_answers.action_server(bench_answers.free_port()) as endpoint:
+        agent = Agent.load(str(ROOT / "models" / "zhuqi.tar.gz"), action_endpoint=endpoint)
         result = asyncio.run(bench_answers.run(agent, knowledge_base, data["questions"], data["short"]))
     ours, search = result["assistant"], result["search_box"]
     assert ours["fact_first_160"] >= FACT_FIRST_FLOOR

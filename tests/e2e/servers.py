@@ -18,6 +18,7 @@ import requests
 from tests.conftest import MODEL, ROOT
 
 TOKEN = "e2e-secret-token"
+ACTIONS_SECRET = "e2e-actions-secret-0123456789"  # what Rasa shows the action server (actions/secret.py)
 
 
 def free_port() -> int:
@@ -27,11 +28,12 @@ def free_port() -> int:
 
 
 class Servers:
-    """A running assistant: its URL, tracker database and HTTP API token."""
+    """A running assistant: its URLs and tracker database."""
 
     def __init__(self, url: str, tracker_db: Path, widget_url: str = "", channels_db: str = "",
-                 console_url: str = "") -> None:
+                 console_url: str = "", actions_url: str = "") -> None:
         self.url = url
+        self.actions_url = actions_url  # the action server, on 127.0.0.1
         self.tracker_db = tracker_db
         self.widget_url = widget_url
         self.channels_db = channels_db  # DATABASE_URL: the channels' store and the cases
@@ -57,12 +59,12 @@ def running(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Servers]:
         pytest.fail(f"no model at {MODEL}: run make train")
     rasa_port, actions_port, widget_port, console_port = free_port(), free_port(), free_port(), free_port()
     channels_db = f"sqlite:///{tmp / 'channels.db'}"
+    # the tracker store only: run.sh adds the action endpoint from ACTIONS_PORT and ACTIONS_SECRET
     endpoints, tracker_db = tmp / "endpoints.yml", tmp / "tracker.db"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n'
-        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n', encoding="utf-8")
+    endpoints.write_text(f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n', encoding="utf-8")
     full_env = {**os.environ, "VENV": str(Path(sys.executable).parent.parent), "RASA_PORT": str(rasa_port),
-                "ACTIONS_PORT": str(actions_port), "ENDPOINTS": str(endpoints), "RASA_AUTH_TOKEN": TOKEN,
+                "ACTIONS_PORT": str(actions_port), "ACTIONS_SECRET": ACTIONS_SECRET,
+                "ENDPOINTS": str(endpoints), "RASA_AUTH_TOKEN": TOKEN,
                 "WIDGET_PORT": str(widget_port), "CONSOLE_PORT": str(console_port), "DATABASE_URL": channels_db,
                 **(env or {})}
     log_path = tmp / "run.log"
@@ -74,7 +76,8 @@ def running(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Servers]:
             console_url = f"http://127.0.0.1:{console_port}"
             _wait_until_up(url, [f"http://127.0.0.1:{actions_port}/health", f"{console_url}/healthz"], process,
                            log_path)
-            yield Servers(url, tracker_db, f"http://127.0.0.1:{widget_port}", full_env["DATABASE_URL"], console_url)
+            yield Servers(url, tracker_db, f"http://127.0.0.1:{widget_port}", full_env["DATABASE_URL"], console_url,
+                          f"http://127.0.0.1:{actions_port}")
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             try:
