@@ -119,10 +119,6 @@ class Topic:
     # a dispute or a case needing a decision: after the answer, hand over to a specialist
     needs_person: bool = False
 
-    def quotes_about(self, aspect: str) -> list[Quote]:
-        """Policy quotes and figures that answer a follow-up such as `time`."""
-        return [q for q in (*self.policies, *self.points) if aspect in q.about]
-
 
 @dataclass
 class KnowledgeBase:
