@@ -16,7 +16,7 @@ from actions import kb as kb_module
 from actions.handoff import handoff_events, typed_text
 from actions.kb import KnowledgeBase
 from actions.question import analyse
-from actions.topics import rendered, reply, topic_from_entities
+from actions.topics import rendered, reply, send, topic_from_entities
 
 MAX_CHOICES = 3
 # After this many misunderstood messages in a row, stop asking back and offer a person.
@@ -91,11 +91,11 @@ class ActionClarifyTopic(Action):
                                                      entities=message.get("entities") or [])
         if found is not None:  # the words match one passage clearly: answer it on its topic
             text, card = rendered(self.kb, tracker, found)
-            dispatcher.utter_message(text=text, json_message=card)
+            send(dispatcher, tracker, text, card)
             return [SlotSet("topic", found.topic.id)]
         if topic is not None and asks_on_topic(self.kb, tracker, topic):  # a follow-up on the topic
             text, card = reply(self.kb, tracker, topic, only_topic=True)
-            dispatcher.utter_message(text=text, json_message=card)
+            send(dispatcher, tracker, text, card)
             return []
         return ask_back(self.kb, dispatcher, tracker, fragment)
 

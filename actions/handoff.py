@@ -179,7 +179,7 @@ def _clean(value: Any) -> str:
 def answered_as_followup(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     """A question typed where a contact was asked (「可以线上办吗」 after a dispute's answer) is
     answered on the conversation's topic before the contact is asked again."""
-    from actions.topics import reply  # topics imports this module: import it late
+    from actions.topics import reply, send  # topics imports this module: import it late
 
     knowledge_base = kb_module.default()
     topic = knowledge_base.topic(tracker.get_slot("topic"))
@@ -190,7 +190,7 @@ def answered_as_followup(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
     if ask.missing in ("phone", "person") or len(re.findall(r"\d", text)) >= 3:
         return False  # a contact typed wrong (「我电话138123」): ask for it again
     answer, card = reply(knowledge_base, tracker, topic, only_topic=True)
-    dispatcher.utter_message(text=answer, json_message=card)
+    send(dispatcher, tracker, answer, card)
     return True
 
 

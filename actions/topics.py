@@ -110,6 +110,19 @@ def reply(knowledge_base: KnowledgeBase, tracker: Tracker, topic, *, only_topic:
     return rendered(knowledge_base, tracker, found)
 
 
+# the terminal chat (`make shell`): Rasa's console channel prints a custom payload as its JSON,
+# ~110 lines for a card, so there the answer goes out as its text alone
+TERMINAL_CHANNEL = "cmdline"
+
+
+def send(dispatcher: CollectingDispatcher, tracker: Tracker, text: str, card: dict[str, Any]) -> None:
+    """An answer's text with its card, on every channel but the terminal's."""
+    if tracker.get_latest_input_channel() == TERMINAL_CHANNEL:
+        dispatcher.utter_message(text=text)
+    else:
+        dispatcher.utter_message(text=text, json_message=card)
+
+
 def earlier_question(tracker: Tracker) -> str:
     """The user's message before the latest one, as the NLU read it: 「饭店要接天然气」 gives
     「那要几天」 its subject."""
@@ -147,7 +160,7 @@ class ActionAnswerTopic(Action):
             dispatcher.utter_message(response="utter_ask_topic")
             return []
         text, card = reply(self.kb, tracker, topic)
-        dispatcher.utter_message(text=text, json_message=card)
+        send(dispatcher, tracker, text, card)
         if topic.needs_person:  # a dispute: the answer says who, a specialist takes it from there
             return [SlotSet("topic", topic.id), *handoff_events("needs_person", self.kb.lead_of(topic)[0].id,
                                                                 typed_text(tracker))]
@@ -172,7 +185,7 @@ class ActionAnswerFollowup(Action):
 
             return ask_back(self.kb, dispatcher, tracker)
         text, card = reply(self.kb, tracker, topic, only_topic=True, hint=FOLLOWUP_ASPECTS.get(intent))
-        dispatcher.utter_message(text=text, json_message=card)
+        send(dispatcher, tracker, text, card)
         return [SlotSet("topic", topic.id)]
 
 
@@ -192,5 +205,5 @@ class ActionAnswerDetails(Action):
             dispatcher.utter_message(response="utter_ask_topic")
             return []
         text = with_english(self.kb, tracker, topic, render.answer(self.kb, topic))
-        dispatcher.utter_message(text=text, json_message=render.card(self.kb, topic, "details"))
+        send(dispatcher, tracker, text, render.card(self.kb, topic, "details"))
         return [SlotSet("topic", topic.id)]

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
-from cases.schema import DEFAULT_URL, case_events, cases, engine_for, migrate
+from cases.schema import CONVERSATION_ID_CHARS, DEFAULT_URL, MAX_ID, case_events, cases, engine_for, migrate
 
 STATUSES = ("waiting", "claimed", "resolved")
 OPEN = ("waiting", "claimed")
@@ -84,6 +84,12 @@ class CaseEvent:
     detail: str
 
 
+def _storable(case_id: int) -> bool:
+    """Whether the database can hold this id: a 23-digit id from a URL is no case, not a crash
+    (SQLite raises OverflowError on it)."""
+    return isinstance(case_id, int) and 0 < case_id <= MAX_ID
+
+
 def _cut(value: str | None, field: str) -> str:
     return (value or "").strip()[:LIMITS[field]]
 
@@ -98,6 +104,8 @@ class CaseRepository:
 
     # reading ------------------------------------------------------------------------
     def get(self, case_id: int) -> Case:
+        if not _storable(case_id):
+            raise CaseNotFound(case_id)
         with self.engine.connect() as db:
             row = db.execute(sa.select(cases).where(cases.c.id == case_id)).first()
         if row is None:
@@ -132,6 +140,8 @@ class CaseRepository:
             return [Case(**row._mapping) for row in db.execute(query.limit(limit))]
 
     def events(self, case_id: int, action: str | None = None) -> list[CaseEvent]:
+        if not _storable(case_id):
+            return []
         query = sa.select(case_events).where(case_events.c.case_id == case_id)
         if action:
             query = query.where(case_events.c.action == action)
@@ -146,6 +156,8 @@ class CaseRepository:
             raise ValueError(f"not a handoff reason: {reason!r}")
         if not conversation_id or not department:
             raise ValueError("a case needs a conversation and a department")
+        if len(conversation_id) > CONVERSATION_ID_CHARS:  # cut, it would be found by no later call
+            raise ValueError(f"a conversation id longer than {CONVERSATION_ID_CHARS} characters cannot hold a case")
         existing = self.open_case_of(conversation_id)
         if existing:
             return existing, False
@@ -153,7 +165,7 @@ class CaseRepository:
         try:
             with self.engine.begin() as db:
                 result = db.execute(cases.insert().values(
-                    conversation_id=conversation_id[:200], channel=(channel or "unknown")[:40], reason=reason,
+                    conversation_id=conversation_id, channel=(channel or "unknown")[:40], reason=reason,
                     topic=topic or None, department=department, status="waiting",
                     contact=_cut(contact, "contact"), company=_cut(company, "company"),
                     problem=_cut(problem, "problem"), created_at=now, queued_at=now, updated_at=now))
@@ -170,6 +182,8 @@ class CaseRepository:
         """The user's 好差评 rating of a resolved case, once."""
         if level not in RATING_LEVELS:
             raise ValueError(f"not a rating: {level!r}")
+        if not _storable(case_id):
+            raise CaseConflict(f"case {case_id} cannot be rated by this conversation now")
         now = time.time()
         with self.engine.begin() as db:
             done = db.execute(cases.update().where(
@@ -217,6 +231,8 @@ class CaseRepository:
     def record(self, case_id: int, actor: str, action: str, detail: str = "",
                unreachable: bool | None = None) -> CaseEvent:
         """Add to the audit trail (a reply sent or refused, a note); mark reachability."""
+        if not _storable(case_id):
+            raise CaseNotFound(case_id)
         now = time.time()
         with self.engine.begin() as db:
             values: dict[str, Any] = {"updated_at": now}
@@ -230,6 +246,8 @@ class CaseRepository:
     # internals --------------------------------------------------------------------------
     def _move(self, case_id: int, actor: str, action: str, from_statuses: tuple[str, ...],
               values: dict[str, Any], detail: str = "", assignee: str | None = None) -> Case:
+        if not _storable(case_id):
+            raise CaseNotFound(case_id)
         now = time.time()
         query = cases.update().where(cases.c.id == case_id, cases.c.status.in_(from_statuses))
         if assignee is not None:  # "" = unowned

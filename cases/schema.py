@@ -17,6 +17,10 @@ from sqlalchemy.engine import Connection, Engine
 
 DEFAULT_URL = f"sqlite:///{Path(__file__).resolve().parent.parent / 'var' / 'cases.db'}"
 ADVISORY_LOCK = 7_700_707  # any constant: serialises migrations across processes on PostgreSQL
+# the longest conversation id a case can hold: a key, so never cut (a cut id finds no case)
+CONVERSATION_ID_CHARS = 200
+# the largest id an INTEGER column holds on every database (PostgreSQL's is 32-bit)
+MAX_ID = 2 ** 31 - 1
 
 metadata = sa.MetaData()
 
@@ -29,7 +33,7 @@ migrations_table = sa.Table(
 cases = sa.Table(
     "cases", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("conversation_id", sa.String(200), nullable=False, index=True),
+    sa.Column("conversation_id", sa.String(CONVERSATION_ID_CHARS), nullable=False, index=True),
     sa.Column("channel", sa.String(40), nullable=False),
     sa.Column("reason", sa.String(30), nullable=False),
     sa.Column("topic", sa.String(100)),

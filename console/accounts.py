@@ -80,6 +80,23 @@ class StaffMember:
         return self.is_supervisor or department == self.department
 
 
+def check_new(username: str, role: str, department: str | None) -> None:
+    """The rules of a new account but the password's, so the command line can refuse a typo
+    before anyone types a password twice. ValueError naming the valid choices otherwise."""
+    if not USERNAME.fullmatch(username):
+        raise ValueError("username: 2–32 of a-z 0-9 _ . -, starting with a letter")
+    if role not in ROLES:
+        raise ValueError(f"role: one of {', '.join(ROLES)}")
+    units = departments()
+    valid = "".join(f"\n  {unit}\t{name}" for unit, name in units.items())
+    if role == "specialist" and department not in units:
+        given = f" ({department!r} is not one)" if department else ""
+        raise ValueError(f"a specialist needs --department (make staff DEPT=…), one of the unit ids in "
+                         f"kb/departments.yml{given}:{valid}")
+    if department is not None and department not in units:
+        raise ValueError(f"unknown department {department!r}; the unit ids in kb/departments.yml:{valid}")
+
+
 class AccountLocked(Exception):
     """Too many wrong passwords: try again after `until`."""
 
@@ -96,14 +113,7 @@ class Accounts:
         migrate(self.engine)
 
     def add(self, username: str, password: str, role: str, department: str | None, name: str = "") -> StaffMember:
-        if not USERNAME.fullmatch(username):
-            raise ValueError("username: 2–32 of a-z 0-9 _ . -, starting with a letter")
-        if role not in ROLES:
-            raise ValueError(f"role: one of {', '.join(ROLES)}")
-        if role == "specialist" and department not in departments():
-            raise ValueError("a specialist needs --department, one of the unit ids in kb/departments.yml")
-        if department is not None and department not in departments():
-            raise ValueError(f"unknown department {department!r}")
+        check_new(username, role, department)
         if len(password) < MIN_PASSWORD:
             raise ValueError(f"password: at least {MIN_PASSWORD} characters")
         try:
@@ -219,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     accounts = Accounts(args.database_url or database_url())
     try:
         if args.command == "add":
+            check_new(args.username, args.role, args.department)  # before the password is asked
+            if any(member.username == args.username for member, _ in accounts.members()):
+                raise ValueError(f"{args.username} exists already")
             member = accounts.add(args.username, _read_password(args.password_stdin), args.role, args.department,
                                   args.name)
             print(f"created {member.username} ({ROLE_LABELS[member.role]}, {member.department or '全部部门'})")

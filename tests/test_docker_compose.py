@@ -57,6 +57,19 @@ def test_the_console_shares_the_database_and_reaches_rasa(compose: dict) -> None
     assert all(any(v.endswith(":/app/var") for v in services[name]["volumes"]) for name in urls)
 
 
+def test_the_compose_console_sends_its_cookie_over_https_only(compose: dict) -> None:
+    """Behind TLS in production: `Secure` unless the operator says otherwise; `make run` on
+    http://localhost (scripts/run.sh sets nothing) keeps it off."""
+    from console.__main__ import secure_cookie
+
+    setting = compose["services"]["console"]["environment"]["CONSOLE_SECURE_COOKIE"]
+    default = re.fullmatch(r"\$\{CONSOLE_SECURE_COOKIE:-([^}]*)\}", setting)
+    assert default, setting  # overridable from the environment or .env
+    assert secure_cookie({"CONSOLE_SECURE_COOKIE": default.group(1)}) is True
+    assert secure_cookie({}) is False and secure_cookie({"CONSOLE_SECURE_COOKIE": "0"}) is False
+    assert "CONSOLE_SECURE_COOKIE" not in (ROOT / "scripts" / "run.sh").read_text(encoding="utf-8")
+
+
 def test_each_image_has_the_packages_its_code_imports() -> None:
     """actions/ and channels/ import cases/: both images copy it; the console ships in the rasa image."""
     actions = (ROOT / "docker" / "Dockerfile.actions").read_text(encoding="utf-8")

@@ -173,3 +173,16 @@ def test_a_channel_the_topic_uses_keeps_the_topic(knowledge_base, tracker_factor
                               entities=[{"entity": "channel", "value": channel},
                                         {"entity": "topic", "value": "government_services"}])
     assert current_topic(knowledge_base, tracker) == slot
+
+
+def test_the_terminal_chat_gets_the_text_without_the_card_json(knowledge_base, tracker_factory, dispatcher) -> None:
+    tracker = tracker_factory(intent="deregistration", text="简易注销公告要公示多少天")
+    tracker.events.append({"event": "user", "text": "简易注销公告要公示多少天", "input_channel": "cmdline"})
+    run(ActionAnswerTopic(knowledge_base), dispatcher, tracker)
+    [message] = dispatcher.messages
+    assert "20天" in message["text"] and not message.get("custom")
+    # on any other channel the card comes with the text
+    dispatcher.messages.clear()
+    tracker.events[-1]["input_channel"] = "rest"
+    run(ActionAnswerTopic(knowledge_base), dispatcher, tracker)
+    assert dispatcher.messages[0]["custom"]["type"] == "service_card"

@@ -182,6 +182,22 @@ def test_open_rejects_a_bad_reason_or_a_missing_department(repo: CaseRepository,
     assert repo.queue(statuses=("waiting", "claimed", "resolved")) == []
 
 
+def test_a_conversation_id_too_long_to_store_is_refused_before_anything_is_written(repo: CaseRepository) -> None:
+    """It used to be cut to 200 characters on INSERT: no later call found the case by the full id,
+    so `/restart` could not close it and the next handoff hit the one-open-case index."""
+    longest, too_long = "w" * schema.CONVERSATION_ID_CHARS, "w" * (schema.CONVERSATION_ID_CHARS + 1)
+    with pytest.raises(ValueError, match="longer than 200"):
+        repo.open(too_long, "socketio", "user_request", "shuiwu")
+    with pytest.raises(ValueError):
+        repo.open(too_long, "socketio", "user_request", "shuiwu")  # the same answer again, not an IntegrityError
+    assert repo.queue(statuses=("waiting", "claimed", "resolved")) == [] and repo.open_case_of(too_long) is None
+    case = open_case(repo, longest)
+    assert case.conversation_id == longest and repo.open_case_of(longest) == case
+    assert repo.open(longest, "socketio", "user_request", "shuiwu") == (case, False)
+    assert repo.resolve(case.id, "user", "handed_back").status == "resolved"  # what /restart does
+    assert repo.open_case_of(longest) is None
+
+
 def test_open_without_a_channel_or_topic(repo: CaseRepository) -> None:
     case, _ = repo.open("u1", "", "user_request", "shuiwu", topic="")
     assert case.channel == "unknown" and case.topic is None
@@ -290,20 +306,22 @@ def test_nothing_moves_a_resolved_case(repo: CaseRepository, act) -> None:
     assert repo.get(case.id) == resolved
 
 
+# 23 digits (from a URL: SQLite raised OverflowError, a 500), one past a 32-bit INTEGER, zero
+@pytest.mark.parametrize("case_id", [999, 12345678901234567890123, 2 ** 31, 0, -1])
 @pytest.mark.parametrize("act", [
-    lambda repo: repo.get(999),
-    lambda repo: repo.claim(999, "zhang"),
-    lambda repo: repo.release(999, "zhang"),
-    lambda repo: repo.reassign(999, "boss", "scjg"),
-    lambda repo: repo.resolve(999, "zhang", "handed_back"),
-    lambda repo: repo.note(999, "zhang", "备注"),
-    lambda repo: repo.record(999, "zhang", "replied", "你好"),
+    lambda repo, case_id: repo.get(case_id),
+    lambda repo, case_id: repo.claim(case_id, "zhang"),
+    lambda repo, case_id: repo.release(case_id, "zhang"),
+    lambda repo, case_id: repo.reassign(case_id, "boss", "scjg"),
+    lambda repo, case_id: repo.resolve(case_id, "zhang", "handed_back"),
+    lambda repo, case_id: repo.note(case_id, "zhang", "备注"),
+    lambda repo, case_id: repo.record(case_id, "zhang", "replied", "你好"),
 ], ids=["get", "claim", "release", "reassign", "resolve", "note", "record"])
-def test_an_unknown_case_is_not_found(repo: CaseRepository, act) -> None:
+def test_an_unknown_case_is_not_found(repo: CaseRepository, act, case_id: int) -> None:
     open_case(repo)
     with pytest.raises(CaseNotFound):
-        act(repo)
-    assert repo.events(999) == []
+        act(repo, case_id)
+    assert repo.events(case_id) == []
 
 
 # audit trail -----------------------------------------------------------------------------
@@ -421,9 +439,10 @@ def test_rate_refuses_a_level_outside_the_five(repo: CaseRepository, level) -> N
     assert repo.get(case.id).rating is None
 
 
-def test_rate_an_unknown_case_conflicts(repo: CaseRepository) -> None:
+@pytest.mark.parametrize("case_id", [999, 12345678901234567890123])
+def test_rate_an_unknown_case_conflicts(repo: CaseRepository, case_id: int) -> None:
     with pytest.raises(CaseConflict):  # one answer for "no such case" and "not yours": nothing to probe
-        repo.rate(999, "u1", RATING_LEVELS[0])
+        repo.rate(case_id, "u1", RATING_LEVELS[0])
 
 
 def test_last_resolved_of_a_conversation(repo: CaseRepository, clock: list[float]) -> None:

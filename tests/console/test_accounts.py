@@ -291,6 +291,43 @@ def test_cli_add_with_a_bad_department_returns_2(monkeypatch: pytest.MonkeyPatch
     assert Accounts(url).members() == []
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--role", "specialist", "--department", "no_such_unit"], "'no_such_unit' is not one"),
+    (["--role", "specialist"], "a specialist needs --department"),
+    (["--role", "supervisor", "--department", "no_such_unit"], "unknown department 'no_such_unit'"),
+], ids=["unknown", "missing", "supervisor"])
+def test_cli_add_checks_the_department_before_asking_for_the_password(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, url: str, argv: list[str],
+        message: str) -> None:
+    """`make staff DEPT=scjq` used to ask for the password twice, then refuse the typo."""
+    def no_prompt(prompt: str = "") -> str:
+        raise AssertionError(f"asked {prompt!r} before checking the department")
+
+    monkeypatch.setattr(accounts_module.getpass, "getpass", no_prompt)
+    assert run_cli(monkeypatch, url, "add", "zhang", *argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    listed = [line.split("\t") for line in err.splitlines() if line.startswith("  ")]
+    assert listed == [[f"  {unit}", name] for unit, name in departments().items()]
+    assert Accounts(url).members() == []
+
+
+def test_cli_add_refuses_a_taken_name_before_asking_for_the_password(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, url: str, zhang: StaffMember,
+        department: str) -> None:
+    monkeypatch.setattr(accounts_module.getpass, "getpass", lambda prompt="": pytest.fail("password asked"))
+    assert run_cli(monkeypatch, url, "add", "zhang", "--role", "specialist", "--department", department) == 2
+    assert "zhang exists already" in capsys.readouterr().err
+
+
+def test_cli_add_asks_for_the_password_twice_once_the_rest_is_valid(
+        monkeypatch: pytest.MonkeyPatch, url: str, department: str) -> None:
+    prompts: list[str] = []
+    monkeypatch.setattr(accounts_module.getpass, "getpass", lambda prompt="": prompts.append(prompt) or PASSWORD)
+    assert run_cli(monkeypatch, url, "add", "zhang", "--role", "specialist", "--department", department) == 0
+    assert prompts == ["password: ", "again: "] and Accounts(url).login("zhang", PASSWORD) is not None
+
+
 def test_cli_passwd_reads_stdin(monkeypatch: pytest.MonkeyPatch, url: str, zhang: StaffMember) -> None:
     assert run_cli(monkeypatch, url, "passwd", "zhang", "--password-stdin", stdin="a brand new password\n") == 0
     assert Accounts(url).login("zhang", "a brand new password") is not None

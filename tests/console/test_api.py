@@ -158,6 +158,20 @@ def test_a_specialist_sees_and_acts_on_own_department_only(console: Console) -> 
     assert {c["department"] for c in only_tax} == {"shuiwu"}
 
 
+@pytest.mark.parametrize("method, action", [
+    ("GET", ""), ("POST", "/claim"), ("POST", "/reply"), ("POST", "/note"), ("POST", "/release"),
+    ("POST", "/resolve"), ("POST", "/handback"), ("POST", "/reassign"),
+])
+@pytest.mark.parametrize("case_id", ["12345678901234567890123", str(2 ** 31), "0"])
+def test_a_case_id_no_database_can_hold_is_not_found(console: Console, method: str, action: str,
+                                                       case_id: str) -> None:
+    """A 23-digit id in the path overflowed SQLite's INTEGER: 500 with a traceback in the log."""
+    boss = console.login("boss")
+    answer = boss.request(method, f"{console.url}/api/cases/{case_id}{action}",
+                          json={"text": "你好", "department": "scjg"}, timeout=10)
+    assert answer.status_code == 404 and answer.json()["error"] == "没有这个案件"
+
+
 def test_claim_reply_note_resolve_on_the_widget(console: Console) -> None:
     case_id = console.open_case("flow-1")
     zhang, wang = console.login("zhang"), console.login("wang")
