@@ -122,7 +122,12 @@ class WebChatInput(SocketIOInput):
         return bp
 
     async def confirm_session(self, sid: str, data: dict) -> None:
-        session_id = data.get("session_id") or uuid.uuid4().hex
+        """Join the conversation the client asks for (a reconnect keeps its history), or a new
+        one when it asks for none or for an id no conversation can have (too long, not text,
+        control characters: such an id would orphan a case)."""
+        asked = data.get("session_id")
+        usable = isinstance(asked, str) and 0 < len(asked) <= limits.MAX_SENDER_CHARS and limits.is_clean(asked)
+        session_id = asked if usable else uuid.uuid4().hex
         self.sessions[sid] = session_id if self.session_persistence else sid
         if self.session_persistence:
             entered = self.sio.enter_room(sid, session_id, namespace=self.namespace)
@@ -167,7 +172,13 @@ class WebChatInput(SocketIOInput):
         if self.session_persistence and not isinstance(data.get("session_id"), str):
             logger.warning("socket.io message without session_id ignored")
             return
-        sender = data["session_id"] if self.session_persistence else sid
+        # a socket speaks only in the conversation it was confirmed in: a message naming another
+        # session id is not taken into that conversation
+        confirmed = self.sessions.get(sid)
+        if confirmed is None or (self.session_persistence and data["session_id"] != confirmed):
+            logger.warning("socket.io message for a session this socket was not confirmed in ignored")
+            return
+        sender = confirmed
         message = data.get("message")
         if not isinstance(message, str):
             return

@@ -157,3 +157,32 @@ def test_an_oversized_packet_closes_the_connection_unread(servers: Servers) -> N
     _, events = asyncio.run(converse(servers.url, ["注销公司找哪个部门"], session_id=session))
     assert any("区市场监管局" in e.get("text", "") for e in events)
     assert servers.user_turns(session) == ["注销公司找哪个部门"]
+
+
+def test_a_socket_speaks_only_in_the_conversation_it_was_confirmed_in(servers: Servers) -> None:
+    async def intrude(victim: str) -> list[dict]:
+        client = socketio.AsyncClient()
+        received: list[dict] = []
+        confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
+        client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
+        client.on("bot_uttered", lambda data: received.append(data))
+        await client.connect(servers.url, socketio_path="/socket.io", transports=["websocket"])
+        try:
+            await client.emit("session_request", {"session_id": None})
+            await asyncio.wait_for(confirmed, 10)
+            await client.emit("user_uttered", {"message": "我要注销公司", "session_id": victim})
+            await asyncio.sleep(2)
+        finally:
+            await client.disconnect()
+        return received
+
+    victim, _ = asyncio.run(converse(servers.url, ["你好"]))
+    assert asyncio.run(intrude(victim)) == []  # no answer, and nothing said in the victim's conversation
+    assert servers.user_turns(victim) == ["你好"]
+
+
+@pytest.mark.parametrize("asked", ["x" * 129, "bad\x00id", 12345, ""])
+def test_a_session_id_no_conversation_can_have_gets_a_fresh_one(servers: Servers, asked) -> None:
+    session, received = asyncio.run(converse(servers.url, ["开公司要多久"], session_id=asked))
+    assert session != asked and len(session) == 32
+    assert any("区市场监管局" in (r.get("text") or "") for r in received)
