@@ -6,13 +6,13 @@ topic is a follow-up on it, answered like one; without a topic it gets the likel
 
 from __future__ import annotations
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import answers, ranker
-from actions import kb as kb_module
+from actions.base import KnowledgeAction
 from actions.handoff import handoff_events, typed_text
 from actions.kb import KnowledgeBase
 from actions.question import analyse
@@ -73,11 +73,8 @@ def misunderstood_in_a_row(tracker: Tracker) -> int:
     return count
 
 
-class ActionClarifyTopic(Action):
+class ActionClarifyTopic(KnowledgeAction):
     """Offer the 2–3 closest topics as buttons; misunderstood twice in a row, hand over to a person."""
-
-    def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
-        self.kb = knowledge_base or kb_module.default()
 
     def name(self) -> str:
         return "action_clarify_topic"

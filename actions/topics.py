@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import answers
-from actions import kb as kb_module
+from actions.base import KnowledgeAction
 from actions import render
 from actions.handoff import handoff_events, typed_text
 from actions.kb import KnowledgeBase
@@ -144,11 +144,8 @@ def rendered(knowledge_base: KnowledgeBase, tracker: Tracker, found: answers.Ans
     return text, render.card(knowledge_base, topic, found.ask.primary, render.answer_record(found, text))
 
 
-class ActionAnswerTopic(Action):
+class ActionAnswerTopic(KnowledgeAction):
     """Answer with the unit that answers the message, on its topic."""
-
-    def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
-        self.kb = knowledge_base or kb_module.default()
 
     def name(self) -> str:
         return "action_answer_topic"
@@ -167,11 +164,8 @@ class ActionAnswerTopic(Action):
         return [SlotSet("topic", topic.id)]
 
 
-class ActionAnswerFollowup(Action):
+class ActionAnswerFollowup(KnowledgeAction):
     """Answer 「那要多久」「要钱吗」「在哪里办」… on the topic the conversation is on."""
-
-    def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
-        self.kb = knowledge_base or kb_module.default()
 
     def name(self) -> str:
         return "action_answer_followup"
@@ -189,11 +183,8 @@ class ActionAnswerFollowup(Action):
         return [SlotSet("topic", topic.id)]
 
 
-class ActionAnswerDetails(Action):
+class ActionAnswerDetails(KnowledgeAction):
     """「详情」: the full answer of the conversation's topic (items, units, channels, figures)."""
-
-    def __init__(self, knowledge_base: KnowledgeBase | None = None) -> None:
-        self.kb = knowledge_base or kb_module.default()
 
     def name(self) -> str:
         return "action_answer_details"

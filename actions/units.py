@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -78,11 +79,13 @@ class _Builder:
         self.kb = kb
         self.units: dict[str, dict[str, Any]] = {}
         self.by_text: dict[tuple[str, str], str] = {}
+        self.numbered: Counter[str] = Counter()
 
     def add(self, unit_id: str, kind: str, text: str, file: str, ref: str, cite: str, *,
             lead: Iterable[str] = (), co: Iterable[str] = (), topics: Iterable[str] = (),
             about: Iterable[str] = (), related: Iterable[str] = (), channel: str | None = None,
-            title: str | None = None) -> None:
+            title: str | None = None) -> bool:
+        """Add a unit, or merge its topics and aspects into the unit of the same passage (False)."""
         key = (file, text)
         existing = self.by_text.get(key)
         if existing:
@@ -91,7 +94,7 @@ class _Builder:
             record["aspects"] = list(dict.fromkeys([*record["aspects"], *about]))
             if not record["lead"]:
                 record["lead"] = list(lead)
-            return
+            return False
         self.by_text[key] = unit_id
         self.units[unit_id] = {
             "id": unit_id, "kind": kind, "text": text, "cite": cite, "file": file, "ref": ref,
@@ -99,12 +102,15 @@ class _Builder:
             "aspects": list(aspects_of(text, about)), "related": list(related), "channel": channel,
             "title": title,
         }
+        return True
 
     def quote(self, prefix: str, quote: Quote, topics: Iterable[str], lead: Iterable[str], **extra: Any) -> None:
         """A figure: an exact quote of an article, or of a policy item (cited by its item)."""
-        n = sum(1 for u in self.units if u.startswith(prefix)) + 1
-        self.add(f"{prefix}{n}", "figure", quote.text, quote.file, quote.ref, self.kb.cite(quote),
-                 lead=lead, topics=topics, about=quote.about, **extra)
+        # numbered per prefix (fig_tax_ and fig_tax_dispute_ count apart), a merged quote takes no number
+        unit_id = f"{prefix}{self.numbered[prefix] + 1}"
+        if self.add(unit_id, "figure", quote.text, quote.file, quote.ref, self.kb.cite(quote),
+                    lead=lead, topics=topics, about=quote.about, **extra):
+            self.numbered[prefix] += 1
 
 
 def _topics_quoting(kb: KnowledgeBase) -> dict[str, list[str]]:
