@@ -32,7 +32,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+import rasa_patches
 from channels import limits
+
+# Rasa imports this module whenever it starts with credentials.yml: the moment to patch it
+rasa_patches.apply()
 
 logger = logging.getLogger(__name__)
 

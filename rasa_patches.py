@@ -1,0 +1,123 @@
+"""The project's only changes to Rasa Open Source 3.6's own behaviour, applied at server start.
+
+Each patch replaces one method of Rasa's, checked against the exact source it was written for:
+when a Rasa upgrade changes that method, the patch is not applied, a warning says so and
+tests/test_rasa_patches.py fails — then read the new method and drop or rewrite the patch.
+
+1. `RemoteAction._validate_action_result` checked every action-server response with
+   `jsonschema.validate`, which builds a validator and re-checks the schema on each call: 14.5 of
+   the 14.8 ms a call spent validating, 40% of the server's CPU under load (docs/measurements.md).
+   The patch validates against one validator built once; errors are the same
+   (`best_match` of the same validator's errors, with Rasa's hint appended).
+2. `RemoteAction._action_call_format` posted the whole tracker (every event since the session
+   started: 1.3 MB at 200 turns) to the action server on every call. The patch sends only the
+   latest `ACTION_TRACKER_EVENTS` events (default 40); slots, the latest message, the active loop
+   and followup action travel in their own fields and are untouched. Our actions look back only a
+   few user messages (actions/clarify.py, topics.py, handoff.py).
+
+Applied by channels/rest.py, the REST channel that credentials.yml (and docker/credentials.yml)
+always mount, so every `rasa run` of this project has both; `rasa shell` and `rasa test` do not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import os
+from typing import Any, Callable
+
+from rasa.core.actions import action as rasa_action
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ACTION_TRACKER_EVENTS = 40
+
+# sha256 of inspect.getsource() of each method as Rasa 3.6.21 ships it
+EXPECTED_SOURCES = {
+    "_validate_action_result": "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42",
+    "_action_call_format": "428795b944f22edba142d278ec47a30098975b01463ba337ec447dade52a0492",
+}
+
+_validator: Any = None
+applied: dict[str, bool] = {}
+
+
+def source_digest(function: Callable[..., Any]) -> str:
+    """What the patched method looked like, to notice an upgrade that changed it."""
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+
+
+def response_validator() -> Any:
+    """The action-response schema's validator, built (and the schema checked) once."""
+    global _validator
+    if _validator is None:
+        from jsonschema.validators import validator_for
+
+        schema = rasa_action.RemoteAction.action_response_format_spec()
+        cls = validator_for(schema)
+        cls.check_schema(schema)
+        _validator = cls(schema)
+    return _validator
+
+
+def validate_action_result(self: rasa_action.RemoteAction, result: dict[str, Any]) -> bool:
+    """Rasa's check of an action-server response, against the validator built once."""
+    from jsonschema import exceptions
+
+    error = exceptions.best_match(response_validator().iter_errors(result))
+    if error is None:
+        return True
+    error.message += (
+        ". Failed to validate Action server response from API, "
+        "make sure your response from the Action endpoint is valid. "
+        "For more information about the format visit "
+        f"{rasa_action.DOCS_BASE_URL}/custom-actions"
+    )
+    raise error
+
+
+def tracker_events_sent() -> int:
+    """How many of the latest events the action server gets (ACTION_TRACKER_EVENTS)."""
+    try:
+        return max(1, int(os.environ.get("ACTION_TRACKER_EVENTS", DEFAULT_ACTION_TRACKER_EVENTS)))
+    except ValueError:
+        return DEFAULT_ACTION_TRACKER_EVENTS
+
+
+def _original(name: str) -> Callable[..., Any]:
+    return getattr(rasa_action.RemoteAction, f"_zhuqi_original{name}", getattr(rasa_action.RemoteAction, name))
+
+
+def action_call_format(self: rasa_action.RemoteAction, tracker: Any, domain: Any) -> dict[str, Any]:
+    """Rasa's request to the action server, with the tracker's events cut to the latest few."""
+    body = _original("_action_call_format")(self, tracker, domain)
+    events = body.get("tracker", {}).get("events")
+    keep = tracker_events_sent()
+    if isinstance(events, list) and len(events) > keep:
+        body["tracker"]["events"] = events[-keep:]
+    return body
+
+
+PATCHES: dict[str, Callable[..., Any]] = {
+    "_validate_action_result": validate_action_result,
+    "_action_call_format": action_call_format,
+}
+
+
+def apply() -> dict[str, bool]:
+    """Patch what still looks as expected; say which patch no longer applies."""
+    for name, replacement in PATCHES.items():
+        if applied.get(name):
+            continue
+        original = getattr(rasa_action.RemoteAction, name)
+        digest = source_digest(original)
+        if digest != EXPECTED_SOURCES[name]:
+            logger.warning("rasa_patches: RemoteAction.%s is not the method this patch was written for "
+                           "(source sha256 %s); not patched — see rasa_patches.py", name, digest)
+            applied[name] = False
+            continue
+        setattr(rasa_action.RemoteAction, f"_zhuqi_original{name}", original)
+        setattr(rasa_action.RemoteAction, name, replacement)
+        applied[name] = True
+    return dict(applied)

@@ -1,0 +1,97 @@
+"""rasa_patches.py: each patch applies to this Rasa, and behaves as Rasa's own method did.
+
+When a Rasa upgrade changes a patched method, `apply()` leaves it alone and the first test
+fails: read the new method, then drop or rewrite the patch.
+"""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+from rasa.core.actions.action import RemoteAction
+from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+import channels.rest  # noqa: F401 - applies the patches, as Rasa's start does
+import rasa_patches
+
+
+def test_every_patch_applies_to_the_installed_rasa() -> None:
+    assert rasa_patches.apply() == {name: True for name in rasa_patches.PATCHES}
+    for name, replacement in rasa_patches.PATCHES.items():
+        assert getattr(RemoteAction, name) is replacement
+        original = getattr(RemoteAction, f"_zhuqi_original{name}")
+        assert rasa_patches.source_digest(original) == rasa_patches.EXPECTED_SOURCES[name]
+
+
+def test_an_upgraded_method_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(rasa_patches.EXPECTED_SOURCES, "_validate_action_result", "0" * 64)
+    monkeypatch.setattr(rasa_patches, "applied", {"_action_call_format": True})
+    assert rasa_patches.apply()["_validate_action_result"] is False
+
+
+def action() -> RemoteAction:
+    return RemoteAction("action_answer_topic", EndpointConfig("http://127.0.0.1:1/webhook"))
+
+
+def test_valid_responses_pass_and_the_schema_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = RemoteAction.action_response_format_spec()
+    cls = jsonschema.validators.validator_for(schema)
+    checked = []
+    real = cls.check_schema.__func__
+
+    def counting(klass, schema, *args, **kwargs):  # type: ignore[no-untyped-def]
+        checked.append(schema)
+        return real(klass, schema, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "check_schema", classmethod(counting))
+    monkeypatch.setattr(rasa_patches, "_validator", None)
+    response = {"events": [{"event": "slot", "name": "topic", "value": "utilities"}],
+                "responses": [{"text": "可以。", "custom": {"type": "service_card"}}]}
+    for _ in range(3):
+        assert action()._validate_action_result(response) is True
+    assert len(checked) == 1  # Rasa's own method checked the schema on every call
+    RemoteAction._zhuqi_original_validate_action_result(action(), response)
+    assert len(checked) == 2
+
+
+@pytest.mark.parametrize("response", [
+    {"events": [{"name": "topic"}]},  # an event without its type
+    {"events": "slot"},
+    {"responses": [["text"]]},
+])
+def test_invalid_responses_raise_what_rasa_raised(response: dict) -> None:
+    with pytest.raises(jsonschema.ValidationError) as ours:
+        action()._validate_action_result(response)
+    with pytest.raises(jsonschema.ValidationError) as rasas:
+        RemoteAction._zhuqi_original_validate_action_result(action(), response)
+    assert ours.value.message == rasas.value.message
+    assert "Failed to validate Action server response" in ours.value.message
+
+
+def long_tracker(turns: int, domain: "Domain") -> DialogueStateTracker:
+    events = [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")]
+    for turn in range(turns):
+        events += [UserUttered(f"问题{turn}", {"name": "utilities", "confidence": 0.9}),
+                   SlotSet("topic", "utilities"), ActionExecuted("action_answer_topic"),
+                   ActionExecuted("action_listen")]
+    return DialogueStateTracker.from_events("long", events, slots=domain.slots)
+
+
+def test_the_action_server_gets_the_latest_events_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    domain = Domain.load("domain.yml")
+    tracker = long_tracker(200, domain)
+    full = RemoteAction._zhuqi_original_action_call_format(action(), tracker, domain)
+    sent = action()._action_call_format(tracker, domain)
+    assert len(full["tracker"]["events"]) == 3 + 4 * 200
+    assert sent["tracker"]["events"] == full["tracker"]["events"][-rasa_patches.DEFAULT_ACTION_TRACKER_EVENTS:]
+    assert sent["tracker"]["latest_message"]["text"] == "问题199"
+    assert {k: v for k, v in sent["tracker"].items() if k != "events"} == \
+        {k: v for k, v in full["tracker"].items() if k != "events"}
+    short = long_tracker(2, domain)
+    assert action()._action_call_format(short, domain)["tracker"]["events"] == \
+        RemoteAction._zhuqi_original_action_call_format(action(), short, domain)["tracker"]["events"]
+    monkeypatch.setenv("ACTION_TRACKER_EVENTS", "8")
+    assert len(action()._action_call_format(tracker, domain)["tracker"]["events"]) == 8
