@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup system-packages venv widget ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu bench-answers clean
+.PHONY: help setup system-packages venv widget ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu bench-answers up-prod down-prod status-prod roll-prod bench-lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,18 @@ run: ## the assistant (REST, socket.io, HTTP API on :5005), widget demo (:8080),
 staff: venv ## create a console account: make staff ACCOUNT=zhang ROLE=specialist DEPT=scjg NAME=张三
 	$(PY) -m console.accounts add "$(ACCOUNT)" --role "$(ROLE)" $(if $(DEPT),--department "$(DEPT)") $(if $(NAME),--name "$(NAME)")
 
+up-prod: venv ## production topology here: PostgreSQL, Redis, 2 action servers, 2 Rasa replicas, console, nginx on :8000 (needs RASA_AUTH_TOKEN)
+	$(PY) -m production.cluster up
+
+down-prod: venv ## stop exactly what make up-prod started
+	$(PY) -m production.cluster down
+
+status-prod: venv ## which parts of the production topology run
+	$(PY) -m production.cluster status
+
+roll-prod: venv ## restart the Rasa replicas one at a time (a code deploy without downtime)
+	$(PY) -m production.cluster roll
+
 shell: ## chat with the assistant in the terminal
 	scripts/run.sh shell
 
@@ -73,6 +85,9 @@ bench-nlu: venv ## robustness benchmark (tests/nlu/bench.yml) side by side with 
 
 bench-answers: venv ## answer benchmark (tests/answers/bench.yml): facts users see, vs a search box over the seeds
 	$(PY) scripts/bench_answers.py --model $(MODEL) --out reports/answers $(if $(SPLIT),--split $(SPLIT))
+
+bench-lock: venv ## the conversation lock under several replicas: none, Rasa's RedisLockStore, AtomicRedisLockStore
+	$(PY) scripts/bench_lock.py
 
 clean: ## remove models, reports and the local tracker database
 	rm -rf models/*.tar.gz reports tracker.db .pytest_cache

@@ -10,6 +10,7 @@ bot_uttered), so existing clients such as rasa-webchat keep working. Two differe
 - cross-origin access is allowed only to the origins listed in $WIDGET_ORIGINS
   (comma-separated); unset, pages on http://localhost and http://127.0.0.1 at any port,
   so a developer's own test page works. `enter_room` is awaited when it is a coroutine.
+With $SOCKETIO_REDIS_URL set, emits reach sockets on every replica (channels/socket_manager.py).
 
 Input is bounded as on every channel (channels/limits.py): a socket.io packet over
 limits.MAX_BODY_BYTES closes the connection unread, user_uttered text is cleaned, and a
@@ -39,6 +40,7 @@ from socketio import AsyncServer
 
 from cases.repository import BAD_RATINGS
 from channels import limits
+from channels.socket_manager import client_manager
 from channels.store import store_for
 
 logger = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ class WebChatInput(SocketIOInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=origin_check(os.environ.get("WIDGET_ORIGINS")),
-                          max_http_buffer_size=limits.MAX_BODY_BYTES)
+                          max_http_buffer_size=limits.MAX_BODY_BYTES, client_manager=client_manager())
         self.sio = sio
         bp = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
 

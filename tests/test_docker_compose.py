@@ -20,9 +20,14 @@ def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
 
 
+SMALL = {"rasa", "action-server", "console"}
+PROD = {"postgres", "redis", "models", "rasa-replica", "action-server-replica", "console-prod", "nginx"}
+
+
 def test_services_ports_and_volumes(compose: dict) -> None:
     services = compose["services"]
-    assert set(services) == {"rasa", "action-server", "console"}
+    assert set(services) == SMALL | PROD
+    assert all(services[name]["profiles"] == ["small"] for name in SMALL)
     assert "5005:5005" in services["rasa"]["ports"]
     assert "5055" in [str(p) for p in services["action-server"]["expose"]]
     assert "ports" not in services["action-server"]  # internal only: the compose network reaches it, no host
@@ -164,3 +169,55 @@ def test_the_rasa_image_has_what_the_pipeline_needs() -> None:
     assert needed == {"opencc", "pypinyin", "jieba", "spacy"}
     assert needed <= {name.lower() for name in installed}
     assert "defusedxml" in installed and "COPY channels ./channels" in dockerfile
+
+
+def test_the_prod_profile_is_the_production_topology(compose: dict) -> None:
+    """Replicas behind nginx, the only published port; health checks and restarts everywhere."""
+    services = compose["services"]
+    assert all(services[name]["profiles"] == ["prod"] for name in PROD)
+    published = {name for name in PROD if services[name].get("ports")}
+    assert published == {"nginx"} and services["nginx"]["ports"] == ["8000:8000"]
+    assert services["rasa-replica"]["deploy"]["replicas"] >= 2
+    assert services["action-server-replica"]["deploy"]["replicas"] >= 2
+    for name in PROD - {"models"}:
+        assert services[name]["restart"] == "unless-stopped", name
+        assert services[name]["healthcheck"]["test"][0] == "CMD", name
+    assert {"postgres-data", "models"} <= set(compose["volumes"])
+    urls = {services[name]["environment"]["DATABASE_URL"] for name in ("rasa-replica", "action-server-replica",
+                                                                       "console-prod")}
+    assert len(urls) == 1 and next(iter(urls)).startswith("postgresql://zhuqi:")
+    assert services["rasa-replica"]["environment"]["SOCKETIO_REDIS_URL"] == "redis://redis:6379/0"
+    command = services["rasa-replica"]["command"]
+    assert command[command.index("--endpoints") + 1] == "docker/endpoints.prod.yml"
+    assert "./docker/nginx.conf:/etc/nginx/nginx.conf:ro" in services["nginx"]["volumes"]
+
+
+def test_prod_endpoints_share_postgres_redis_and_the_model_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTGRES_PASSWORD", "compose-test")
+    monkeypatch.setenv("ACTIONS_SECRET", "compose-test-secret-0123456789")
+    from rasa.core.lock_store import LockStore
+    from rasa.utils.endpoints import read_endpoint_config
+
+    path = str(ROOT / "docker" / "endpoints.prod.yml")
+    endpoints = yaml.safe_load((ROOT / "docker" / "endpoints.prod.yml").read_text(encoding="utf-8"))
+    assert endpoints["tracker_store"]["dialect"] == "postgresql" and endpoints["tracker_store"]["url"] == "postgres"
+    assert endpoints["action_endpoint"]["url"] == "http://nginx:8001/webhook"
+    assert endpoints["models"]["url"] == "http://nginx:8001/models/zhuqi.tar.gz"
+    store = LockStore.create(read_endpoint_config(path, "lock_store"))
+    assert type(store).__module__ == "production.lock_store"
+
+
+def test_docker_nginx_conf_is_rendered_from_the_template() -> None:
+    """The compose front and `make up-prod`'s come from one template: regenerate with
+    `python -m production.nginx_conf compose > docker/nginx.conf`."""
+    from production import nginx_conf
+
+    assert (ROOT / "docker" / "nginx.conf").read_text(encoding="utf-8") == nginx_conf.render(nginx_conf.compose())
+
+
+def test_env_example_names_every_setting_compose_reads() -> None:
+    used = set(re.findall(r"\$\{([A-Z_]+)", COMPOSE.read_text(encoding="utf-8")))
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    named = set(re.findall(r"^([A-Z_]+)=", example, re.M))
+    assert used - {"DATABASE_URL"} <= named, used - named  # DATABASE_URL: small profile's optional override
+    assert "COMPOSE_PROFILES" in named and not re.search(r"^(RASA_AUTH_TOKEN|ACTIONS_SECRET)=\S", example, re.M)

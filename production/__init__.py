@@ -1,0 +1,1 @@
+"""Parts used when several Rasa replicas share state: the conversation lock store."""
