@@ -15,6 +15,12 @@ tests/test_rasa_patches.py fails — then read the new method and drop or rewrit
    and followup action travel in their own fields and are untouched. Our actions look back only a
    few user messages (actions/clarify.py, topics.py, handoff.py).
 
+3. `RemoteAction.run` waited up to five minutes for the action server (DEFAULT_REQUEST_TIMEOUT)
+   and, when it failed, raised: Rasa logged it and went on without a word to the user, who
+   saw nothing at all. The patch gives the call ACTION_TIMEOUT_SECONDS (default 4) and turns a
+   failure (refused, timed out, 5xx) into one apology (`UNAVAILABLE`), once per user message;
+   an action rejection (400: a form's validation) is still Rasa's to handle.
+
 Applied by channels/rest.py, the REST channel that credentials.yml (and docker/credentials.yml)
 always mount, so every `rasa run` of this project has both; `rasa shell` and `rasa test` do not.
 """
@@ -32,11 +38,19 @@ from rasa.core.actions import action as rasa_action
 logger = logging.getLogger(__name__)
 
 DEFAULT_ACTION_TRACKER_EVENTS = 40
+DEFAULT_ACTION_TIMEOUT_SECONDS = 4.0
+UNAVAILABLE = ("抱歉，智能助手这会儿没能处理您的问题（服务繁忙或正在维护）。请过一两分钟再发一次；"
+               "急需人工服务的，稍后回复「转人工」。")
+UNAVAILABLE_MARK = "service_unavailable"  # in the apology's metadata: an analytics reader counts it
+# actions whose failure the user does not need to hear about: the session start runs before
+# the message that will get its own answer (or apology)
+SILENT_ACTIONS = {"action_session_start"}
 
 # sha256 of inspect.getsource() of each method as Rasa 3.6.21 ships it
 EXPECTED_SOURCES = {
     "_validate_action_result": "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42",
     "_action_call_format": "428795b944f22edba142d278ec47a30098975b01463ba337ec447dade52a0492",
+    "run": "ccabf6f1160d527a157fad5bd285ce69e8221b1bcad23f8a61499b4360a1c17e",
 }
 
 _validator: Any = None
@@ -99,9 +113,49 @@ def action_call_format(self: rasa_action.RemoteAction, tracker: Any, domain: Any
     return body
 
 
+def action_timeout() -> float:
+    """Seconds the action server gets for one action (ACTION_TIMEOUT_SECONDS)."""
+    try:
+        return max(0.1, float(os.environ.get("ACTION_TIMEOUT_SECONDS", DEFAULT_ACTION_TIMEOUT_SECONDS)))
+    except ValueError:
+        return DEFAULT_ACTION_TIMEOUT_SECONDS
+
+
+def apologised_this_turn(tracker: Any) -> bool:
+    """Whether the apology was already given since the user's latest message."""
+    from rasa.shared.core.events import BotUttered, UserUttered
+
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            return False
+        if isinstance(event, BotUttered) and (event.metadata or {}).get("apology") == UNAVAILABLE_MARK:
+            return True
+    return False
+
+
+async def run_or_apologise(self: rasa_action.RemoteAction, output_channel: Any, nlg: Any, tracker: Any,
+                           domain: Any) -> list[Any]:
+    """Rasa's call of a custom action, bounded in time; a failure is said to the user once."""
+    import asyncio
+
+    from rasa.shared.core.events import BotUttered
+
+    try:
+        return await asyncio.wait_for(_original("run")(self, output_channel, nlg, tracker, domain),
+                                      timeout=action_timeout())
+    except rasa_action.ActionExecutionRejection:
+        raise
+    except Exception as error:  # noqa: BLE001 - refused, timed out, 5xx: the user hears of it
+        logger.error("custom action %s failed (%s: %s)", self.name(), type(error).__name__, error)
+        if self.name() in SILENT_ACTIONS or apologised_this_turn(tracker):
+            return []
+        return [BotUttered(UNAVAILABLE, metadata={"apology": UNAVAILABLE_MARK})]
+
+
 PATCHES: dict[str, Callable[..., Any]] = {
     "_validate_action_result": validate_action_result,
     "_action_call_format": action_call_format,
+    "run": run_or_apologise,
 }
 
 

@@ -95,3 +95,50 @@ def test_the_action_server_gets_the_latest_events_only(monkeypatch: pytest.Monke
         RemoteAction._zhuqi_original_action_call_format(action(), short, domain)["tracker"]["events"]
     monkeypatch.setenv("ACTION_TRACKER_EVENTS", "8")
     assert len(action()._action_call_format(tracker, domain)["tracker"]["events"]) == 8
+
+
+def tracker_after(text: str, *events: object) -> DialogueStateTracker:
+    return DialogueStateTracker.from_events("apology", [
+        ActionExecuted("action_listen"), UserUttered(text, {"name": "utilities", "confidence": 0.9}), *events])
+
+
+def run(action_: RemoteAction, tracker: DialogueStateTracker) -> list:
+    import asyncio
+
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+
+    domain = Domain.load("domain.yml")
+    return asyncio.run(action_.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator(domain.responses),
+                                   tracker, domain))
+
+
+def test_an_action_server_that_refuses_gets_the_user_an_apology_once() -> None:
+    from rasa.shared.core.events import BotUttered
+
+    refused = RemoteAction("action_answer_topic", EndpointConfig("http://127.0.0.1:1/webhook"))
+    events = run(refused, tracker_after("水电气报装要多久"))
+    assert [type(e) for e in events] == [BotUttered] and events[0].text == rasa_patches.UNAVAILABLE
+    assert "转人工" in events[0].text and not any(ch.isdigit() for ch in events[0].text)  # no invented figure
+    assert run(refused, tracker_after("水电气报装要多久", *events)) == []  # once per user message
+    session_start = RemoteAction("action_session_start", EndpointConfig("http://127.0.0.1:1/webhook"))
+    assert run(session_start, tracker_after("你好")) == []
+
+
+def test_a_slow_action_server_is_given_up_on_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # accepts, never answers
+    threading.Thread(target=lambda: [listener.accept() for _ in range(8)], daemon=True).start()
+    monkeypatch.setenv("ACTION_TIMEOUT_SECONDS", "0.5")
+    slow = RemoteAction("action_answer_topic",
+                        EndpointConfig(f"http://127.0.0.1:{listener.getsockname()[1]}/webhook"))
+    started = time.monotonic()
+    events = run(slow, tracker_after("首贷续贷中心在哪"))
+    assert events[0].text == rasa_patches.UNAVAILABLE
+    assert time.monotonic() - started < 5  # Rasa's own timeout is 300 s
+    listener.close()
