@@ -11,6 +11,7 @@ the bot stays silent and the user's messages go to the specialist, until the con
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -142,7 +143,7 @@ class ActionStartHandoff(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
         try:
-            open_case = cases_repository(self.cases).open_case_of(tracker.sender_id)
+            open_case = await asyncio.to_thread(cases_repository(self.cases).open_case_of, tracker.sender_id)
         except Exception:  # noqa: BLE001 - the database is down: the phone still works
             logger.exception("cases database unavailable")
             dispatcher.utter_message(text="\n".join(["抱歉，转人工暂时不可用。您可以这样联系工作人员："]
@@ -280,8 +281,8 @@ class ActionOpenCase(Action):
         department = tracker.get_slot("handoff_department") or team_department(self.kb)
         given = {slot: tracker.get_slot(slot) or "" for slot in FORM_SLOTS}
         try:
-            case, _ = cases_repository(self.cases).open(
-                tracker.sender_id, tracker.get_latest_input_channel() or "unknown",
+            case, _ = await asyncio.to_thread(
+                cases_repository(self.cases).open, tracker.sender_id, tracker.get_latest_input_channel() or "unknown",
                 tracker.get_slot("handoff_reason") or "user_request", department, tracker.get_slot("topic"),
                 contact=given["handoff_contact"], company=given["handoff_company"],
                 problem=given["handoff_problem"])

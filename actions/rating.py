@@ -7,6 +7,7 @@ channel and is handed over the same way (handoff.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -43,7 +44,7 @@ class ActionAskServiceRating(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
         try:
-            case = cases_repository(self.cases).last_resolved_of(tracker.sender_id)
+            case = await asyncio.to_thread(cases_repository(self.cases).last_resolved_of, tracker.sender_id)
         except Exception:  # noqa: BLE001 - no database: the user can still go on asking
             logger.exception("cases database unavailable")
             dispatcher.utter_message(text="工作人员已处理完毕，智能助手继续为您服务。")
@@ -74,7 +75,7 @@ class ActionRateService(Action):
             dispatcher.utter_message(text="请点选上面的五个评价之一。")
             return []
         try:
-            case = cases_repository(self.cases).rate(int(case_id), tracker.sender_id, level)
+            case = await asyncio.to_thread(cases_repository(self.cases).rate, int(case_id), tracker.sender_id, level)
         except (CaseConflict, CaseNotFound):
             dispatcher.utter_message(text="这次服务已经评价过，或不是您的案件，无法再评价。谢谢您！")
             return []

@@ -11,6 +11,7 @@ person gets the bot back. `action_restart`, replacing Rasa's own, closes the ope
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from rasa_sdk import Action, Tracker
@@ -41,7 +42,7 @@ class ActionSessionStart(Action):
         if tracker.get_slot("topic"):
             events.append(SlotSet("topic", tracker.get_slot("topic")))
         try:
-            if cases_repository(self.cases).open_case_of(tracker.sender_id):
+            if await asyncio.to_thread(cases_repository(self.cases).open_case_of, tracker.sender_id):
                 events.append(ConversationPaused())  # the listen below follows it
         except Exception:  # noqa: BLE001 - no database: a new session cannot know of a case
             logger.exception("cases database unavailable at session start")
@@ -62,9 +63,9 @@ class ActionRestart(Action):
                   domain: DomainDict) -> list[EventType]:
         try:
             repository = cases_repository(self.cases)
-            case = repository.open_case_of(tracker.sender_id)
+            case = await asyncio.to_thread(repository.open_case_of, tracker.sender_id)
             if case:
-                case = repository.resolve(case.id, "user", "handed_back")
+                case = await asyncio.to_thread(repository.resolve, case.id, "user", "handed_back")
                 dispatcher.utter_message(
                     text=f"好的，已结束人工服务（案件 #{case.id}），智能助手继续为您服务。需要时再说「转人工」。",
                     json_message=handoff_payload(self.kb, case.id, case.department, case.status))

@@ -16,6 +16,9 @@ Input is bounded as on every channel (channels/limits.py): a socket.io packet ov
 limits.MAX_BODY_BYTES closes the connection unread, user_uttered text is cleaned, and a
 message over the limit is answered with limits.TOO_LONG (a bot_uttered) and goes no further.
 
+Its SQL calls run in a thread (asyncio.to_thread), never on the event loop every
+conversation of this replica shares.
+
 It also takes the widget's `rate` event: a 好差评 rating of an answer, stored in SQL
 (channels/store.py) with the conversation id, the answer, its topic and department; a 差评
 opens a handoff to that department.
@@ -23,6 +26,7 @@ opens a handoff to that department.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -74,8 +78,8 @@ class WebChatOutput(SocketIOOutput):
 
     async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
         if json_message.get("type") == "service_card":  # a rating must be of an answer shown
-            store_for().answered(recipient_id, str(json_message.get("topic", "")),
-                                 str((json_message.get("department") or {}).get("id", "")))
+            await asyncio.to_thread(store_for().answered, recipient_id, str(json_message.get("topic", "")),
+                                    str((json_message.get("department") or {}).get("id", "")))
         await self._send_message(recipient_id, {"custom": json_message})
 
 
@@ -149,13 +153,14 @@ class WebChatInput(SocketIOInput):
             await self.sio.emit("rating_refused", "not this socket's conversation", room=sid,
                                 namespace=self.namespace)
             return
-        if not store.was_answered(session, topic, department):
+        if not await asyncio.to_thread(store.was_answered, session, topic, department):
             await self.sio.emit("rating_refused", "no such answer in this conversation", room=sid,
                                 namespace=self.namespace)
             return
         try:
-            rating_id = store.rate(session, self.name(), str(data.get("level", "")), str(data.get("reason") or ""),
-                                   topic, department, str(data.get("answer") or ""))
+            rating_id = await asyncio.to_thread(store.rate, session, self.name(), str(data.get("level", "")),
+                                                str(data.get("reason") or ""), topic, department,
+                                                str(data.get("answer") or ""))
         except ValueError as error:
             await self.sio.emit("rating_refused", str(error), room=sid, namespace=self.namespace)
             return

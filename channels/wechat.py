@@ -9,7 +9,8 @@ of a message (same MsgId, or FromUserName + CreateTime for events) make one bot 
 one answer, across processes, through the shared ChannelStore. The conversation id is the
 user's OpenID unchanged. Text is cleaned and bounded as on every channel (channels/limits.py):
 a longer message gets limits.TOO_LONG as its passive reply and makes no turn. `WeComInput`
-(channels/wecom.py) reuses all of this.
+(channels/wecom.py) reuses all of this. Its SQL calls (the store, open cases) run in a thread,
+never on the event loop every conversation of this replica shares.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ class WeChatInput(InputChannel):
         user, account = message.get("FromUserName", ""), message.get("ToUserName", "")
         if not user:
             return response.text("no FromUserName", status=400)
-        text = self.user_text(message)
+        text = await asyncio.to_thread(self.user_text, message)  # it may read the store
         if text is None:  # unsubscribe and other silent events
             return response.text("success")
         if text == UNSUPPORTED:
@@ -203,7 +204,7 @@ class WeChatInput(InputChannel):
             logger.info("%s: a message of %d characters from %s refused", self.name(), len(text), user)
             return self.seal(request, text_reply(user, account, limits.TOO_LONG))
         key = f"{self.kind}:{self.message_key(message)}"
-        if not self.store.claim(key, self.kind, user):
+        if not await asyncio.to_thread(self.store.claim, key, self.kind, user):
             return await self.answer_retry(request, key, user, account)
         return await self.answer_first(request, key, user, account, text, on_new_message)
 
@@ -244,8 +245,8 @@ class WeChatInput(InputChannel):
         collector = CollectingOutputChannel()
         await on_new_message(UserMessage(text, collector, sender_id=user, input_channel=self.name()))
         reply, payloads = render.to_text(collector.messages)
-        self.store.offer(f"{self.kind}:{user}", payloads)
-        return reply or self.waiting_notice(user)
+        await asyncio.to_thread(self.store.offer, f"{self.kind}:{user}", payloads)
+        return reply or await asyncio.to_thread(self.waiting_notice, user)
 
     def _open_case(self, user: str) -> Case | None:
         try:
@@ -280,15 +281,15 @@ class WeChatInput(InputChannel):
             return response.text("success")
         except Exception:  # the bot failed: say so rather than leave the user waiting
             logger.exception("%s: assistant failed on %s", self.name(), key)
-            self.store.finish(key, "", "failed")
+            await asyncio.to_thread(self.store.finish, key, "", "failed")
             return self.seal(request, text_reply(user, account, "抱歉，系统暂时出了点问题，请稍后再试。"))
         if not reply:
-            self.store.finish(key, "", "none")
+            await asyncio.to_thread(self.store.finish, key, "", "none")
             return response.text("success")
         # through `pending`, so that exactly one request carries it: this one, or a retry
         # WeChat sent because this connection was too slow for it
-        self.store.finish(key, reply, "pending")
-        reply = self.store.take_reply(key, "passive")
+        await asyncio.to_thread(self.store.finish, key, reply, "pending")
+        reply = await asyncio.to_thread(self.store.take_reply, key, "passive")
         return self.seal(request, text_reply(user, account, reply)) if reply else response.text("success")
 
     async def _deliver_late(self, task: asyncio.Future, key: str, user: str) -> None:
@@ -297,30 +298,30 @@ class WeChatInput(InputChannel):
             reply = await task
         except Exception:
             logger.exception("%s: assistant failed on %s", self.name(), key)
-            self.store.finish(key, "", "failed")
+            await asyncio.to_thread(self.store.finish, key, "", "failed")
             return
         if not reply:
-            self.store.finish(key, "", "none")
+            await asyncio.to_thread(self.store.finish, key, "", "none")
             return
-        self.store.finish(key, reply, "pending")
+        await asyncio.to_thread(self.store.finish, key, reply, "pending")
         await asyncio.sleep(0.3)  # a retry already waiting takes it passively (it polls every 0.2 s)
-        reply = self.store.take_reply(key, "api")
+        reply = await asyncio.to_thread(self.store.take_reply, key, "api")
         if reply is None:
             return
         try:
             await asyncio.get_running_loop().run_in_executor(None, self.api.send_text, user, reply)
         except (DeliveryError, OSError) as error:
             logger.warning("%s: could not deliver %s: %s", self.name(), key, error)
-            self.store.finish(key, reply, "failed")
+            await asyncio.to_thread(self.store.finish, key, reply, "failed")
 
     async def answer_retry(self, request: Request, key: str, user: str, account: str) -> HTTPResponse:
         """A retry of a message being answered: carry its reply if it is ready in time."""
         deadline = asyncio.get_running_loop().time() + RETRY_WINDOW
         while asyncio.get_running_loop().time() < deadline:
-            reply = self.store.take_reply(key, "passive")
+            reply = await asyncio.to_thread(self.store.take_reply, key, "passive")
             if reply:
                 return self.seal(request, text_reply(user, account, reply))
-            if self.store.state(key)[1] not in (None, "pending"):
+            if (await asyncio.to_thread(self.store.state, key))[1] not in (None, "pending"):
                 break  # delivered, failed or nothing to say
             await asyncio.sleep(0.2)
         return response.text("success")
