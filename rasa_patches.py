@@ -21,6 +21,13 @@ tests/test_rasa_patches.py fails — then read the new method and drop or rewrit
    failure (refused, timed out, 5xx) into one apology (`UNAVAILABLE`), once per user message;
    an action rejection (400: a form's validation) is still Rasa's to handle.
 
+4. `MessageProcessor._has_session_expired` ended a session only after
+   `session_expiration_time` minutes of silence, so a busy conversation's session grew without
+   bound: Rasa reloads and featurizes every event of the session on every message, and the
+   latency of turn 90 was 1.55x that of turn 10. The patch also ends it after
+   SESSION_MAX_TURNS user messages (default 40) — never while a form is active or a person has
+   the conversation; actions/session.py carries the topic into the new session.
+
 Applied by channels/rest.py, the REST channel that credentials.yml (and docker/credentials.yml)
 always mount, so every `rasa run` of this project has both; `rasa shell` and `rasa test` do not.
 """
@@ -33,6 +40,7 @@ import logging
 import os
 from typing import Any, Callable
 
+from rasa.core import processor as rasa_processor
 from rasa.core.actions import action as rasa_action
 
 logger = logging.getLogger(__name__)
@@ -45,13 +53,16 @@ UNAVAILABLE_MARK = "service_unavailable"  # in the apology's metadata: an analyt
 # actions whose failure the user does not need to hear about: the session start runs before
 # the message that will get its own answer (or apology)
 SILENT_ACTIONS = {"action_session_start"}
+DEFAULT_SESSION_MAX_TURNS = 40
 
 # sha256 of inspect.getsource() of each method as Rasa 3.6.21 ships it
 EXPECTED_SOURCES = {
-    "_validate_action_result": "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42",
-    "_action_call_format": "428795b944f22edba142d278ec47a30098975b01463ba337ec447dade52a0492",
-    "run": "ccabf6f1160d527a157fad5bd285ce69e8221b1bcad23f8a61499b4360a1c17e",
+    "RemoteAction._validate_action_result": "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42",
+    "RemoteAction._action_call_format": "428795b944f22edba142d278ec47a30098975b01463ba337ec447dade52a0492",
+    "RemoteAction.run": "ccabf6f1160d527a157fad5bd285ce69e8221b1bcad23f8a61499b4360a1c17e",
+    "MessageProcessor._has_session_expired": "aa0e659a9cfa1f70616523da75045bd87d4424a03432726722c7dc80a9869200",
 }
+PATCHED_CLASSES = {"RemoteAction": rasa_action.RemoteAction, "MessageProcessor": rasa_processor.MessageProcessor}
 
 _validator: Any = None
 applied: dict[str, bool] = {}
@@ -99,13 +110,16 @@ def tracker_events_sent() -> int:
         return DEFAULT_ACTION_TRACKER_EVENTS
 
 
-def _original(name: str) -> Callable[..., Any]:
-    return getattr(rasa_action.RemoteAction, f"_zhuqi_original{name}", getattr(rasa_action.RemoteAction, name))
+def original(key: str) -> Callable[..., Any]:
+    """Rasa's own method that the patch `key` ("Class.method") replaced (itself if unpatched)."""
+    owner, name = key.split(".")
+    cls = PATCHED_CLASSES[owner]
+    return getattr(cls, f"_zhuqi_original{name}", getattr(cls, name))
 
 
 def action_call_format(self: rasa_action.RemoteAction, tracker: Any, domain: Any) -> dict[str, Any]:
     """Rasa's request to the action server, with the tracker's events cut to the latest few."""
-    body = _original("_action_call_format")(self, tracker, domain)
+    body = original("RemoteAction._action_call_format")(self, tracker, domain)
     events = body.get("tracker", {}).get("events")
     keep = tracker_events_sent()
     if isinstance(events, list) and len(events) > keep:
@@ -141,7 +155,7 @@ async def run_or_apologise(self: rasa_action.RemoteAction, output_channel: Any, 
     from rasa.shared.core.events import BotUttered
 
     try:
-        return await asyncio.wait_for(_original("run")(self, output_channel, nlg, tracker, domain),
+        return await asyncio.wait_for(original("RemoteAction.run")(self, output_channel, nlg, tracker, domain),
                                       timeout=action_timeout())
     except rasa_action.ActionExecutionRejection:
         raise
@@ -152,26 +166,57 @@ async def run_or_apologise(self: rasa_action.RemoteAction, output_channel: Any, 
         return [BotUttered(UNAVAILABLE, metadata={"apology": UNAVAILABLE_MARK})]
 
 
+def session_max_turns() -> int:
+    """User messages after which a session ends (SESSION_MAX_TURNS)."""
+    try:
+        return max(2, int(os.environ.get("SESSION_MAX_TURNS", DEFAULT_SESSION_MAX_TURNS)))
+    except ValueError:
+        return DEFAULT_SESSION_MAX_TURNS
+
+
+def turns_in_session(tracker: Any) -> int:
+    from rasa.shared.core.events import SessionStarted, UserUttered
+
+    turns = 0
+    for event in reversed(tracker.events):
+        if isinstance(event, SessionStarted):
+            break
+        turns += isinstance(event, UserUttered)
+    return turns
+
+
+def has_session_expired(self: rasa_processor.MessageProcessor, tracker: Any) -> bool:
+    """Rasa's expiry by silence, or a session that holds SESSION_MAX_TURNS user messages."""
+    if original("MessageProcessor._has_session_expired")(self, tracker):
+        return True
+    if not self.domain.session_config.are_sessions_enabled() or tracker.active_loop_name or tracker.is_paused():
+        return False
+    return turns_in_session(tracker) >= session_max_turns()
+
+
 PATCHES: dict[str, Callable[..., Any]] = {
-    "_validate_action_result": validate_action_result,
-    "_action_call_format": action_call_format,
-    "run": run_or_apologise,
+    "RemoteAction._validate_action_result": validate_action_result,
+    "RemoteAction._action_call_format": action_call_format,
+    "RemoteAction.run": run_or_apologise,
+    "MessageProcessor._has_session_expired": has_session_expired,
 }
 
 
 def apply() -> dict[str, bool]:
     """Patch what still looks as expected; say which patch no longer applies."""
-    for name, replacement in PATCHES.items():
-        if applied.get(name):
+    for key, replacement in PATCHES.items():
+        if applied.get(key):
             continue
-        original = getattr(rasa_action.RemoteAction, name)
-        digest = source_digest(original)
-        if digest != EXPECTED_SOURCES[name]:
-            logger.warning("rasa_patches: RemoteAction.%s is not the method this patch was written for "
-                           "(source sha256 %s); not patched — see rasa_patches.py", name, digest)
-            applied[name] = False
+        owner, name = key.split(".")
+        cls = PATCHED_CLASSES[owner]
+        rasas = getattr(cls, name)
+        digest = source_digest(rasas)
+        if digest != EXPECTED_SOURCES[key]:
+            logger.warning("rasa_patches: %s is not the method this patch was written for "
+                           "(source sha256 %s); not patched — see rasa_patches.py", key, digest)
+            applied[key] = False
             continue
-        setattr(rasa_action.RemoteAction, f"_zhuqi_original{name}", original)
-        setattr(rasa_action.RemoteAction, name, replacement)
-        applied[name] = True
+        setattr(cls, f"_zhuqi_original{name}", rasas)
+        setattr(cls, name, replacement)
+        applied[key] = True
     return dict(applied)

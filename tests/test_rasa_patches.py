@@ -19,17 +19,18 @@ import rasa_patches
 
 
 def test_every_patch_applies_to_the_installed_rasa() -> None:
-    assert rasa_patches.apply() == {name: True for name in rasa_patches.PATCHES}
-    for name, replacement in rasa_patches.PATCHES.items():
-        assert getattr(RemoteAction, name) is replacement
-        original = getattr(RemoteAction, f"_zhuqi_original{name}")
-        assert rasa_patches.source_digest(original) == rasa_patches.EXPECTED_SOURCES[name]
+    assert rasa_patches.apply() == {key: True for key in rasa_patches.PATCHES}
+    for key, replacement in rasa_patches.PATCHES.items():
+        owner, name = key.split(".")
+        assert getattr(rasa_patches.PATCHED_CLASSES[owner], name) is replacement
+        assert rasa_patches.source_digest(rasa_patches.original(key)) == rasa_patches.EXPECTED_SOURCES[key]
 
 
 def test_an_upgraded_method_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(rasa_patches.EXPECTED_SOURCES, "_validate_action_result", "0" * 64)
-    monkeypatch.setattr(rasa_patches, "applied", {"_action_call_format": True})
-    assert rasa_patches.apply()["_validate_action_result"] is False
+    monkeypatch.setitem(rasa_patches.EXPECTED_SOURCES, "RemoteAction._validate_action_result", "0" * 64)
+    monkeypatch.setattr(rasa_patches, "applied", {key: True for key in rasa_patches.PATCHES
+                                                  if key != "RemoteAction._validate_action_result"})
+    assert rasa_patches.apply()["RemoteAction._validate_action_result"] is False
 
 
 def action() -> RemoteAction:
@@ -53,7 +54,7 @@ def test_valid_responses_pass_and_the_schema_is_checked_once(monkeypatch: pytest
     for _ in range(3):
         assert action()._validate_action_result(response) is True
     assert len(checked) == 1  # Rasa's own method checked the schema on every call
-    RemoteAction._zhuqi_original_validate_action_result(action(), response)
+    rasa_patches.original("RemoteAction._validate_action_result")(action(), response)
     assert len(checked) == 2
 
 
@@ -66,7 +67,7 @@ def test_invalid_responses_raise_what_rasa_raised(response: dict) -> None:
     with pytest.raises(jsonschema.ValidationError) as ours:
         action()._validate_action_result(response)
     with pytest.raises(jsonschema.ValidationError) as rasas:
-        RemoteAction._zhuqi_original_validate_action_result(action(), response)
+        rasa_patches.original("RemoteAction._validate_action_result")(action(), response)
     assert ours.value.message == rasas.value.message
     assert "Failed to validate Action server response" in ours.value.message
 
@@ -83,7 +84,7 @@ def long_tracker(turns: int, domain: "Domain") -> DialogueStateTracker:
 def test_the_action_server_gets_the_latest_events_only(monkeypatch: pytest.MonkeyPatch) -> None:
     domain = Domain.load("domain.yml")
     tracker = long_tracker(200, domain)
-    full = RemoteAction._zhuqi_original_action_call_format(action(), tracker, domain)
+    full = rasa_patches.original("RemoteAction._action_call_format")(action(), tracker, domain)
     sent = action()._action_call_format(tracker, domain)
     assert len(full["tracker"]["events"]) == 3 + 4 * 200
     assert sent["tracker"]["events"] == full["tracker"]["events"][-rasa_patches.DEFAULT_ACTION_TRACKER_EVENTS:]
@@ -92,7 +93,7 @@ def test_the_action_server_gets_the_latest_events_only(monkeypatch: pytest.Monke
         {k: v for k, v in full["tracker"].items() if k != "events"}
     short = long_tracker(2, domain)
     assert action()._action_call_format(short, domain)["tracker"]["events"] == \
-        RemoteAction._zhuqi_original_action_call_format(action(), short, domain)["tracker"]["events"]
+        rasa_patches.original("RemoteAction._action_call_format")(action(), short, domain)["tracker"]["events"]
     monkeypatch.setenv("ACTION_TRACKER_EVENTS", "8")
     assert len(action()._action_call_format(tracker, domain)["tracker"]["events"]) == 8
 
@@ -142,3 +143,27 @@ def test_a_slow_action_server_is_given_up_on_in_time(monkeypatch: pytest.MonkeyP
     assert events[0].text == rasa_patches.UNAVAILABLE
     assert time.monotonic() - started < 5  # Rasa's own timeout is 300 s
     listener.close()
+
+
+def test_a_long_session_ends_after_the_most_turns_but_not_inside_a_form_or_a_handoff(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import ActiveLoop, ConversationPaused
+
+    domain = Domain.load("domain.yml")
+    processor = MessageProcessor.__new__(MessageProcessor)  # only its domain is read
+    processor.domain = domain
+    monkeypatch.setenv("SESSION_MAX_TURNS", "10")
+    assert processor._has_session_expired(long_tracker(9, domain)) is False
+    assert processor._has_session_expired(long_tracker(10, domain)) is True
+    in_form = long_tracker(12, domain)
+    in_form.update(ActiveLoop("handoff_form"))
+    assert processor._has_session_expired(in_form) is False
+    with_a_person = long_tracker(12, domain)
+    with_a_person.update(ConversationPaused())
+    assert processor._has_session_expired(with_a_person) is False
+    new_session = long_tracker(12, domain)
+    for event in (ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")):
+        new_session.update(event)
+    assert rasa_patches.turns_in_session(new_session) == 0
+    assert processor._has_session_expired(new_session) is False
