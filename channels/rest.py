@@ -13,6 +13,8 @@ any size went to NLU, the log and the tracker. This subclass keeps its URL, its 
   not an object get 400 with the reason;
 - the text is cleaned (`limits.clean`) and a message over `limits.MAX_CHARS` is answered
   with `limits.TOO_LONG` and goes no further;
+- a conversation over the flood guard's rate (channels/flood.py) gets 429 with
+  `flood.TOO_FAST` as its one message, and no turn;
 - the input channel is always `rest`: Rasa let the body name another one, which a case then
   took for the channel its replies go out on.
 """
@@ -33,7 +35,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 import rasa_patches
-from channels import limits
+from channels import flood, limits
 
 # Rasa imports this module whenever it starts with credentials.yml: the moment to patch it
 rasa_patches.apply()
@@ -113,6 +115,12 @@ class RestInput(RasaRestInput):
             if stream:
                 return response.text(json.dumps(refusal[0]) + "\n", content_type="text/event-stream")
             return response.json(refusal)
+        if not flood.allow(f"{self.name()}:{posted.sender}"):
+            logger.info("rest: %s is sending faster than the flood guard allows", posted.sender)
+            refusal = [{"recipient_id": posted.sender, "text": flood.TOO_FAST}]
+            if stream:
+                return response.text(json.dumps(refusal[0]) + "\n", content_type="text/event-stream")
+            return response.json(refusal, status=429)
         if stream:
             return response.stream(self.stream_response(on_new_message, posted.text, posted.sender, self.name(),
                                                         posted.metadata), content_type="text/event-stream")

@@ -14,7 +14,8 @@ With $SOCKETIO_REDIS_URL set, emits reach sockets on every replica (channels/soc
 
 Input is bounded as on every channel (channels/limits.py): a socket.io packet over
 limits.MAX_BODY_BYTES closes the connection unread, user_uttered text is cleaned, and a
-message over the limit is answered with limits.TOO_LONG (a bot_uttered) and goes no further.
+message over the limit is answered with limits.TOO_LONG (a bot_uttered) and goes no further;
+so is a conversation over the flood guard's rate (channels/flood.py), with flood.TOO_FAST.
 
 Its SQL calls run in a thread (asyncio.to_thread), never on the event loop every
 conversation of this replica shares.
@@ -43,7 +44,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from cases.repository import BAD_RATINGS
-from channels import limits
+from channels import flood, limits
 from channels.socket_manager import client_manager
 from channels.store import store_for
 
@@ -194,6 +195,10 @@ class WebChatInput(SocketIOInput):
         if limits.too_long(message):  # answered here: NLU and the tracker never see it
             logger.info("socket.io: a message of %d characters in %.128s refused", len(message), sender)
             await output.send_text_message(sender, limits.TOO_LONG)
+            return
+        if not flood.allow(f"{self.name()}:{sender}"):
+            logger.info("socket.io: %.128s is sending faster than the flood guard allows", sender)
+            await output.send_text_message(sender, flood.TOO_FAST)
             return
         metadata = data.get(self.metadata_key) or {}
         await on_new_message(UserMessage(message, output, sender,

@@ -8,7 +8,8 @@ ready (a retry WeChat already sent may carry it passively instead). WeChat's ret
 of a message (same MsgId, or FromUserName + CreateTime for events) make one bot turn and
 one answer, across processes, through the shared ChannelStore. The conversation id is the
 user's OpenID unchanged. Text is cleaned and bounded as on every channel (channels/limits.py):
-a longer message gets limits.TOO_LONG as its passive reply and makes no turn. `WeComInput`
+a longer message gets limits.TOO_LONG as its passive reply and makes no turn, as does a
+message over the flood guard's rate (channels/flood.py, flood.TOO_FAST). `WeComInput`
 (channels/wecom.py) reuses all of this. Its SQL calls (the store, open cases) run in a thread,
 never on the event loop every conversation of this replica shares.
 """
@@ -29,7 +30,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from cases.repository import Case, repository_for
-from channels import limits, render
+from channels import flood, limits, render
 from channels.store import ChannelStore, store_for
 from channels.wechat_api import CustomerServiceAPI, DeliveryError
 from channels.wechat_protocol import (
@@ -206,6 +207,10 @@ class WeChatInput(InputChannel):
         key = f"{self.kind}:{self.message_key(message)}"
         if not await asyncio.to_thread(self.store.claim, key, self.kind, user):
             return await self.answer_retry(request, key, user, account)
+        if not flood.allow(f"{self.kind}:{user}"):  # after the claim: WeChat's retries are one message
+            logger.info("%s: %s is sending faster than the flood guard allows", self.name(), user)
+            await asyncio.to_thread(self.store.finish, key, "", "none")
+            return self.seal(request, text_reply(user, account, flood.TOO_FAST))
         return await self.answer_first(request, key, user, account, text, on_new_message)
 
     @staticmethod

@@ -228,3 +228,17 @@ def test_misunderstood_twice_hands_over_to_a_person(servers: Servers) -> None:
     assert "没能理解" not in texts(first) and "手机号" not in texts(first)  # the first time: an ask-back
     second = texts(servers.say("owner-lost", "/nlu_fallback"))
     assert "没能理解" in second and "手机号" in second  # the handoff form asks for a contact
+
+
+def test_a_flooding_conversation_is_told_to_slow_down_and_others_are_served(servers: Servers) -> None:
+    from channels import flood
+
+    url = f"{servers.url}/webhooks/rest/webhook"
+    statuses, last = [], None
+    for n in range(flood.DEFAULT_MESSAGES + 3):
+        last = requests.post(url, json={"sender": "owner-flood", "message": f"你好{n}"}, timeout=30)
+        statuses.append(last.status_code)
+    assert statuses == [200] * flood.DEFAULT_MESSAGES + [429] * 3
+    assert last.json() == [{"recipient_id": "owner-flood", "text": flood.TOO_FAST}]
+    assert len(servers.user_turns("owner-flood")) == flood.DEFAULT_MESSAGES  # the refused made no turn
+    assert "区市场监管局" in texts(servers.say("owner-not-flooding", "注销公司找哪个部门"))
