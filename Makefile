@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup system-packages venv widget ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu bench-answers up-prod down-prod status-prod roll-prod bench-lock clean
+.PHONY: help setup system-packages venv widget ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu bench-answers up-prod down-prod status-prod roll-prod bench-lock bench-replica insight clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ test-dialogue: venv ## rasa data validate and the conversation tests in tests/te
 	$(RASA) data validate
 	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml --fail-on-prediction-errors --out reports/stories
 
+insight: venv ## sync turns from the tracker store, print the report tables as CSV (FROM= TO= DEPT= CHANNEL= TABLE=)
+	$(PY) scripts/insight.py $(if $(FROM),--from "$(FROM)") $(if $(TO),--to "$(TO)") $(if $(DEPT),--department "$(DEPT)") $(if $(CHANNEL),--channel "$(CHANNEL)") $(if $(TABLE),--table "$(TABLE)")
+
 ratings: venv ## count the widget's 好差评 ratings per department and topic
 	$(PY) scripts/ratings.py
 
@@ -88,6 +91,9 @@ bench-answers: venv ## answer benchmark (tests/answers/bench.yml): facts users s
 
 bench-lock: venv ## the conversation lock under several replicas: none, Rasa's RedisLockStore, AtomicRedisLockStore
 	$(PY) scripts/bench_lock.py
+
+bench-replica: venv ## one replica beside a bare `rasa init` bot, interleaved: throughput, p95, long conversations
+	$(PY) scripts/bench_replica.py --out reports/replica
 
 clean: ## remove models, reports and the local tracker database
 	rm -rf models/*.tar.gz reports tracker.db .pytest_cache

@@ -8,6 +8,7 @@ the build script and the validator use these types; nothing else parses kb/.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,7 @@ class KnowledgeBase:
     channels: dict[str, Channel]
     products: dict[str, Product]
     topics: dict[str, Topic]
+    version: str = ""  # digest of the files it was read from (`content_version`): what it knew
     _topic_of_channel: dict[str, str] = field(default_factory=dict)
     _topic_of_product: dict[str, str] = field(default_factory=dict)
 
@@ -254,7 +256,19 @@ def load(directory: Path | str = DEFAULT_DIR) -> KnowledgeBase:
         )
         for t in _read(root / "topics.yml")["topics"]
     }
-    return KnowledgeBase(documents, departments, policies, channels, products, topics)
+    return KnowledgeBase(documents, departments, policies, channels, products, topics,
+                         version=content_version(root))
+
+
+def content_version(root: Path) -> str:
+    """12 hex digits of sha256 over the kb/ files an answer can come from (records, sources,
+    answer units): each turn's card carries it, so an answer traces to what was known then."""
+    digest = hashlib.sha256()
+    files = [*root.glob("*.yml"), *(root / "policies").glob("*.yml"), *(root / "sources").glob("*"),
+             *(root / "generated").glob("*.json")]
+    for path in sorted(p for p in files if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def _drop(records: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:

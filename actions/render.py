@@ -128,6 +128,7 @@ def card(kb: KnowledgeBase, topic: Topic, aspect: str | None = None,
             for c in topic.channels
         ],
         "sources": sources,
+        "kb_version": kb.version,
     }
 
 

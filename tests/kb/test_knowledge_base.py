@@ -126,3 +126,22 @@ def test_no_phone_number_url_or_address_outside_the_sources(knowledge_base) -> N
         assert not re.search(r"https?://|www\.", text), text
         for number in re.findall(r"\d{7,}", text):
             assert number == "63765360", text
+
+
+def test_the_kb_version_names_what_was_known(tmp_path) -> None:
+    """Every card carries it (insight traces an answer to it): the same files give the same
+    version, a changed source gives another."""
+    import shutil
+
+    from actions import kb as kb_module
+    from actions.render import card
+
+    copy = tmp_path / "kb"
+    shutil.copytree(ROOT / "kb", copy)
+    served = kb_module.load(ROOT / "kb")
+    assert len(served.version) == 12 and kb_module.load(copy).version == served.version
+    source = next((copy / "sources").glob("*.txt"))
+    source.write_text(source.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert kb_module.load(copy).version != served.version
+    topic = next(iter(served.topics.values()))
+    assert card(served, topic)["kb_version"] == served.version
