@@ -16,6 +16,7 @@ Input is bounded as on every channel (channels/limits.py): a socket.io packet ov
 limits.MAX_BODY_BYTES closes the connection unread, user_uttered text is cleaned, and a
 message over the limit is answered with limits.TOO_LONG (a bot_uttered) and goes no further;
 so is a conversation over the flood guard's rate (channels/flood.py), with flood.TOO_FAST.
+A socket joins only a conversation whose id this server issued (channels/session_ids.py).
 
 Its SQL calls run in a thread (asyncio.to_thread), never on the event loop every
 conversation of this replica shares.
@@ -33,7 +34,6 @@ import json
 import logging
 import os
 import re
-import uuid
 from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import UserMessage
@@ -44,7 +44,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from cases.repository import BAD_RATINGS
-from channels import flood, limits
+from channels import flood, limits, session_ids
 from channels.socket_manager import client_manager
 from channels.store import store_for
 
@@ -129,12 +129,11 @@ class WebChatInput(SocketIOInput):
         return bp
 
     async def confirm_session(self, sid: str, data: dict) -> None:
-        """Join the conversation the client asks for (a reconnect keeps its history), or a new
-        one when it asks for none or for an id no conversation can have (too long, not text,
-        control characters: such an id would orphan a case)."""
+        """Join the conversation the client asks for (a reconnect keeps its history) when this
+        server issued its id (channels/session_ids.py), else a new one: a guessed, copied or
+        made-up id never opens someone else's conversation."""
         asked = data.get("session_id")
-        usable = isinstance(asked, str) and 0 < len(asked) <= limits.MAX_SENDER_CHARS and limits.is_clean(asked)
-        session_id = asked if usable else uuid.uuid4().hex
+        session_id = asked if session_ids.valid(asked) else session_ids.issue()
         self.sessions[sid] = session_id if self.session_persistence else sid
         if self.session_persistence:
             entered = self.sio.enter_room(sid, session_id, namespace=self.namespace)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -181,8 +182,12 @@ def test_a_socket_speaks_only_in_the_conversation_it_was_confirmed_in(servers: S
     assert servers.user_turns(victim) == ["你好"]
 
 
-@pytest.mark.parametrize("asked", ["x" * 129, "bad\x00id", 12345, ""])
-def test_a_session_id_no_conversation_can_have_gets_a_fresh_one(servers: Servers, asked) -> None:
+@pytest.mark.parametrize("asked", ["x" * 129, "bad\x00id", 12345, "", "0123456789abcdef0123456789abcdef",
+                                   "0123456789abcdef0123456789abcdef-0123456789abcdef"])
+def test_a_session_id_the_server_did_not_issue_gets_a_fresh_one(servers: Servers, asked) -> None:
+    from channels import session_ids
+
     session, received = asyncio.run(converse(servers.url, ["开公司要多久"], session_id=asked))
-    assert session != asked and len(session) == 32
+    assert session != asked and re.fullmatch(r"[0-9a-f]{32}-[0-9a-f]{16}", session)
+    assert session_ids.valid(session)  # the servers sign with the same kept secret (var/)
     assert any("区市场监管局" in (r.get("text") or "") for r in received)
