@@ -15,6 +15,8 @@ any size went to NLU, the log and the tracker. This subclass keeps its URL, its 
   with `limits.TOO_LONG` and goes no further;
 - a conversation over the flood guard's rate (channels/flood.py) gets 429 with
   `flood.TOO_FAST` as its one message, and no turn;
+- a sender in another channel's namespace (`wechat:…`, `wecom:…`, a widget's signed id) gets
+  400: REST cannot speak in, or `/restart`, a WeChat user's or a widget's conversation;
 - the input channel is always `rest`: Rasa let the body name another one, which a case then
   took for the channel its replies go out on.
 """
@@ -35,13 +37,14 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 import rasa_patches
-from channels import flood, limits
+from channels import flood, limits, session_ids
 
 # Rasa imports this module whenever it starts with credentials.yml: the moment to patch it
 rasa_patches.apply()
 
 logger = logging.getLogger(__name__)
 
+OTHER_NAMESPACES = ("wechat:", "wecom:")
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
@@ -56,6 +59,12 @@ class Posted:
     sender: str
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def belongs_to_another_channel(sender: str) -> bool:
+    """Ids in another channel's namespace: `wechat:`/`wecom:` users and the widget's signed ids.
+    REST may not speak in their conversations (nor /restart them and close their cases)."""
+    return sender.startswith(OTHER_NAMESPACES) or bool(session_ids.SHAPE.match(sender))
 
 
 def read_body(body: bytes) -> Posted:
@@ -73,6 +82,8 @@ def read_body(body: bytes) -> Posted:
         raise BadRequest(f"sender is longer than {limits.MAX_SENDER_CHARS} characters")
     if not limits.is_clean(sender):
         raise BadRequest("sender holds control characters")
+    if belongs_to_another_channel(sender):
+        raise BadRequest("sender names a conversation of another channel (WeChat, WeCom or the widget)")
     if not isinstance(text, str):
         raise BadRequest("message is required and must be a string")
     if metadata is not None and not isinstance(metadata, dict):

@@ -7,7 +7,8 @@ answers at once and delivers the reply through the customer-service API as soon 
 ready (a retry WeChat already sent may carry it passively instead). WeChat's retries
 of a message (same MsgId, or FromUserName + CreateTime for events) make one bot turn and
 one answer, across processes, through the shared ChannelStore. The conversation id is the
-user's OpenID unchanged. Text is cleaned and bounded as on every channel (channels/limits.py):
+channel's namespace and the user's OpenID, `wechat:<OpenID>` (`conversation_id`): no other
+channel can address it (REST refuses such senders, socket.io ids are signed). Text is cleaned and bounded as on every channel (channels/limits.py):
 a longer message gets limits.TOO_LONG as its passive reply and makes no turn, as does a
 message over the flood guard's rate (channels/flood.py, flood.TOO_FAST). `WeComInput`
 (channels/wecom.py) reuses all of this. Its SQL calls (the store, open cases) run in a thread,
@@ -62,6 +63,17 @@ class Settings:
     agent_id: str = ""
 
 
+def conversation_id(kind: str, user: str) -> str:
+    """The tracker's id of a WeChat/WeCom user: in the channel's own namespace."""
+    return f"{kind}:{user}"
+
+
+def user_of(kind: str, conversation: str) -> str:
+    """The OpenID / userid a conversation id names (an id from before the namespace: itself)."""
+    prefix = f"{kind}:"
+    return conversation[len(prefix):] if conversation.startswith(prefix) else conversation
+
+
 class WeChatOutput(OutputChannel):
     """Sends through the customer-service API (staff replies, late answers)."""
 
@@ -74,7 +86,8 @@ class WeChatOutput(OutputChannel):
         return "wechat"
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.api.send_text, recipient_id, text)
+        await asyncio.get_running_loop().run_in_executor(None, self.api.send_text, user_of(self.kind, recipient_id),
+                                                         text)
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         staff = message.get("staff")
@@ -83,7 +96,8 @@ class WeChatOutput(OutputChannel):
         text, payloads = render.to_text([message])
         if text:
             # numbered choices (the rating asked after a case is resolved): 「1」 must mean them
-            self.api.store.offer(f"{self.kind}:{recipient_id}", payloads)
+            await asyncio.to_thread(self.api.store.offer,
+                                    conversation_id(self.kind, user_of(self.kind, recipient_id)), payloads)
             await self.send_text_message(recipient_id, text)
 
 
@@ -207,7 +221,7 @@ class WeChatInput(InputChannel):
         key = f"{self.kind}:{self.message_key(message)}"
         if not await asyncio.to_thread(self.store.claim, key, self.kind, user):
             return await self.answer_retry(request, key, user, account)
-        if not flood.allow(f"{self.kind}:{user}"):  # after the claim: WeChat's retries are one message
+        if not flood.allow(conversation_id(self.kind, user)):  # after the claim: WeChat's retries are one message
             logger.info("%s: %s is sending faster than the flood guard allows", self.name(), user)
             await asyncio.to_thread(self.store.finish, key, "", "none")
             return self.seal(request, text_reply(user, account, flood.TOO_FAST))
@@ -228,7 +242,7 @@ class WeChatInput(InputChannel):
         user = message.get("FromUserName", "")
         if kind == "text":
             content = limits.clean(message.get("Content", "")).strip()
-            picked = render.choice(content, self.store.offered(f"{self.kind}:{user}"))
+            picked = render.choice(content, self.store.offered(conversation_id(self.kind, user)))
             if not picked and END_HANDOFF.match(content) and self._open_case(user) is not None:
                 return "/restart"
             return picked or content
@@ -239,7 +253,7 @@ class WeChatInput(InputChannel):
             if event == "subscribe":
                 return "/greet"
             if event == "unsubscribe":
-                self.store.unsubscribed(f"{self.kind}:{user}")
+                self.store.unsubscribed(conversation_id(self.kind, user))
                 return None
             if event == "click" and message.get("EventKey"):
                 return "/" + limits.clean(message["EventKey"]).strip().lstrip("/")
@@ -248,14 +262,16 @@ class WeChatInput(InputChannel):
 
     async def _run_bot(self, text: str, user: str, on_new_message: OnNewMessage) -> str:
         collector = CollectingOutputChannel()
-        await on_new_message(UserMessage(text, collector, sender_id=user, input_channel=self.name()))
+        await on_new_message(UserMessage(text, collector, sender_id=conversation_id(self.kind, user),
+                                         input_channel=self.name()))
         reply, payloads = render.to_text(collector.messages)
-        await asyncio.to_thread(self.store.offer, f"{self.kind}:{user}", payloads)
+        await asyncio.to_thread(self.store.offer, conversation_id(self.kind, user), payloads)
         return reply or await asyncio.to_thread(self.waiting_notice, user)
 
     def _open_case(self, user: str) -> Case | None:
         try:
-            return repository_for().open_case_of(user)
+            cases = repository_for()  # a case opened before the namespace names the bare id
+            return cases.open_case_of(conversation_id(self.kind, user)) or cases.open_case_of(user)
         except Exception:  # noqa: BLE001 - no cases database: as if there were no case
             logger.exception("%s: cases database unavailable", self.name())
             return None

@@ -3,7 +3,7 @@
 Same flow as the Official Account (channels/wechat.py) except that WeCom always encrypts:
 URL verification decrypts the echostr it is sent (msg_signature over token, timestamp,
 nonce and echostr), and every message is an AES envelope signed by msg_signature. The
-conversation id is the WeCom userid unchanged.
+conversation id is `wecom:<userid>`, in the channel's own namespace.
 """
 
 from __future__ import annotations

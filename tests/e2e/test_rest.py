@@ -242,3 +242,14 @@ def test_a_flooding_conversation_is_told_to_slow_down_and_others_are_served(serv
     assert last.json() == [{"recipient_id": "owner-flood", "text": flood.TOO_FAST}]
     assert len(servers.user_turns("owner-flood")) == flood.DEFAULT_MESSAGES  # the refused made no turn
     assert "区市场监管局" in texts(servers.say("owner-not-flooding", "注销公司找哪个部门"))
+
+
+@pytest.mark.parametrize("borrowed", ["wechat:o-owner-1", "wecom:zhangsan",
+                                      "0123456789abcdef0123456789abcdef-0123456789abcdef"])
+def test_rest_cannot_speak_in_or_restart_another_channels_conversation(servers: Servers, borrowed: str) -> None:
+    """Finding 2 of the hardening issue: a REST `/restart` with a WeChat user's id closed their case."""
+    for message in ("/restart", "注销公司找哪个部门"):
+        refused = requests.post(f"{servers.url}/webhooks/rest/webhook", json={"sender": borrowed, "message": message},
+                                timeout=30)
+        assert refused.status_code == 400 and "another channel" in refused.json()["error"]
+    assert servers.user_turns(borrowed) == []

@@ -93,7 +93,7 @@ def test_plain_text_round_trip_and_the_openid_is_the_conversation(plain: Servers
     first, second, hint = reply["Content"].split("\n")
     assert first == "简易注销公告时间由45天压缩到20天（2022年渝中区营商环境报道）。"
     assert second.startswith("负责部门：区市场监管局") and "「详情」" in hint
-    assert plain.user_turns("o-owner-1") == ["简易注销公告要公示多少天"]
+    assert plain.user_turns("wechat:o-owner-1") == ["简易注销公告要公示多少天"]
     # 「详情」 returns the rest of the card: items, co-responsible units, channels — within WeChat's limit
     details = reply_content(post_plain(plain, text_xml("o-owner-1", "详情")))
     assert "【企业注销】" in details and "渝中府办〔2021〕16号 第5条" in details and "办理渠道：" in details
@@ -119,7 +119,7 @@ def test_retries_make_one_turn_and_one_answer(plain: Servers) -> None:
     assert len(contents) == 1 and "区金融办" in parse_xml(contents[0])["Content"]
     assert all(a.status_code == 200 for a in answers)
     assert post_plain(plain, xml).text == "success"  # a late retry: no second answer
-    assert plain.user_turns("o-owner-2") == ["贷款快到期了想续贷，找哪里"]
+    assert plain.user_turns("wechat:o-owner-2") == ["贷款快到期了想续贷，找哪里"]
 
 
 @pytest.mark.parametrize("make, status", [
@@ -136,7 +136,7 @@ def test_bad_input_is_refused_without_a_turn_and_loses_nothing(plain: Servers, m
     xml, params = make()
     assert post_plain(plain, xml, params).status_code == status
     assert "区市场监管局" in reply_content(post_plain(plain, text_xml("o-after-bad", "注销公司找哪个部门")))
-    assert plain.user_turns("o-bad") == []  # the refused requests made no turn
+    assert plain.user_turns("wechat:o-bad") == []  # the refused requests made no turn
 
 
 def test_events_and_message_types(plain: Servers) -> None:
@@ -150,7 +150,7 @@ def test_events_and_message_types(plain: Servers) -> None:
     image = text_xml("o-events", "", kind="image", extra="<PicUrl><![CDATA[http://x/y.jpg]]></PicUrl>")
     assert "文字和语音" in reply_content(post_plain(plain, image))
     assert post_plain(plain, event_xml("o-events", "unsubscribe")).text == "success"
-    assert plain.user_turns("o-events") == ["/greet", "/company_opening", "/first_loan_renewal", "施工许可要多少个工作日"]
+    assert plain.user_turns("wechat:o-events") == ["/greet", "/company_opening", "/first_loan_renewal", "施工许可要多少个工作日"]
 
 
 def test_wecom_verification_and_encrypted_round_trip(plain: Servers) -> None:
@@ -170,7 +170,7 @@ def test_wecom_verification_and_encrypted_round_trip(plain: Servers) -> None:
     inner = crypto.decrypt_message(answer.content, envelope_reply["MsgSignature"], envelope_reply["TimeStamp"],
                                    envelope_reply["Nonce"])
     assert re.search(r"可以。.*（渝中府办〔20\d\d〕\d+号 第\d+条）。", inner) and "负责部门：区市场监管局" in inner
-    assert plain.user_turns("zhangsan") == ["专利能拿去质押贷款吗"]
+    assert plain.user_turns("wecom:zhangsan") == ["专利能拿去质押贷款吗"]
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +288,7 @@ def test_a_wechat_user_handed_over_gets_staff_replies_until_the_window_closes(sa
             envelope = parse_xml(answer.content)
             assert next_question in WeChatCrypto(TOKEN, KEY, APP).decrypt_message(
                 answer.content, envelope["MsgSignature"], envelope["TimeStamp"], envelope["Nonce"])
-    case = CaseRepository(servers.channels_db).open_case_of(user)
+    case = CaseRepository(servers.channels_db).open_case_of(f"wechat:{user}")
     assert (case.channel, case.contact, case.company) == ("wechat", "微信 zhang_san88", "重庆某某商贸有限公司")
 
     Accounts(servers.channels_db).add("wx_fagai", "wechat-e2e-pass", "specialist", case.department, "孙专员")
@@ -341,7 +341,7 @@ def test_a_message_over_the_limit_gets_the_refusal_as_its_passive_reply(plain: S
     refusal = reply_content(post_plain(plain, text_xml("o-long", "开公司要多久" * 1667)))  # 10,002 characters
     assert refusal == limits.TOO_LONG and time.monotonic() - started < 1.0
     assert "区市场监管局" in reply_content(post_plain(plain, text_xml("o-long", "注销公司找哪个部门")))
-    assert plain.user_turns("o-long") == ["注销公司找哪个部门"]  # the long one made no turn
+    assert plain.user_turns("wechat:o-long") == ["注销公司找哪个部门"]  # the long one made no turn
 
 
 def test_a_wecom_message_over_the_limit_is_refused_too(plain: Servers) -> None:
@@ -354,12 +354,12 @@ def test_a_wecom_message_over_the_limit_is_refused_too(plain: Servers) -> None:
     envelope = parse_xml(answer.content)
     inner = crypto.decrypt_message(answer.content, envelope["MsgSignature"], envelope["TimeStamp"], envelope["Nonce"])
     assert parse_xml(inner)["Content"] == limits.TOO_LONG
-    assert plain.user_turns("lisi") == []
+    assert plain.user_turns("wecom:lisi") == []
 
 
 def test_control_characters_are_cleaned(plain: Servers) -> None:
     # XML cannot carry NUL or most C0 controls (400, above); DEL and the C1 controls it can
     content = reply_content(post_plain(plain, text_xml("o-controls", "开公司\x7f\x85要多久")))
     assert "区市场监管局" in content
-    assert plain.user_turns("o-controls") == ["开公司要多久"]
+    assert plain.user_turns("wechat:o-controls") == ["开公司要多久"]
     assert post_plain(plain, text_xml("o-controls", "开公司\0要多久")).status_code == 400
