@@ -6,7 +6,8 @@
   its own would invalidate the others': error 40001);
 - the numbered choices last offered to a user, so that 「1」 means the first of them;
 - unsubscribes;
-- the widget's 好差评 ratings (five levels), with the answer, topic and department rated, and
+- the widget's 好差评 ratings (five levels), with the answer, topic and department rated (one
+  rating per answer: rating it again changes it), and
   which topics each conversation was answered on (a rating must be of one of those).
 
 SQLite file by default, PostgreSQL (or any SQLAlchemy URL) from $DATABASE_URL.
@@ -69,6 +70,13 @@ ratings = sa.Table(
     sa.Column("department", sa.String(100)),
     sa.Column("answer", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
+)
+# one rating per answer: the key of (conversation, topic, department, answer) → the rating,
+# which a second rating of the same answer changes instead of adding another
+rating_keys = sa.Table(
+    "rating_keys", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("rating_id", sa.Integer, nullable=False),
 )
 answers = sa.Table(
     "answers", metadata,
@@ -176,15 +184,33 @@ class ChannelStore:
 
     def rate(self, conversation_id: str, channel: str, level: str, reason: str = "", topic: str = "",
              department: str = "", answer: str = "") -> int:
-        """Record one rating; ValueError for a level outside the five."""
+        """Record the rating of an answer (id); see `rate_answer`."""
+        return self.rate_answer(conversation_id, channel, level, reason, topic, department, answer)[0]
+
+    def rate_answer(self, conversation_id: str, channel: str, level: str, reason: str = "", topic: str = "",
+                    department: str = "", answer: str = "") -> tuple[int, str | None]:
+        """(rating id, the level it had before or None): one rating per answer, a second rating
+        of the same answer changes it. ValueError for a level outside the five."""
         if level not in RATING_LEVELS or not conversation_id:
             raise ValueError(f"not a rating: {level!r}")
+        values = dict(conversation_id=conversation_id[:200], channel=channel, level=level,
+                      reason=(reason or "")[:500], topic=(topic or "")[:100], department=(department or "")[:100],
+                      answer=(answer or "")[:4000], created_at=time.time())
+        key = hashlib.sha256("\0".join((values["conversation_id"], values["topic"], values["department"],
+                                         values["answer"])).encode("utf-8")).hexdigest()
+        try:
+            with self.engine.begin() as db:
+                rating_id = int(db.execute(ratings.insert().values(**values)).inserted_primary_key[0])
+                db.execute(rating_keys.insert().values(key=key, rating_id=rating_id))
+            return rating_id, None
+        except sa.exc.IntegrityError:  # rated before (perhaps a moment ago, by a parallel request)
+            pass
         with self.engine.begin() as db:
-            result = db.execute(ratings.insert().values(
-                conversation_id=conversation_id[:200], channel=channel, level=level, reason=(reason or "")[:500],
-                topic=(topic or "")[:100], department=(department or "")[:100], answer=(answer or "")[:4000],
-                created_at=time.time()))
-            return int(result.inserted_primary_key[0])
+            rating_id = db.execute(sa.select(rating_keys.c.rating_id).where(rating_keys.c.key == key)).scalar_one()
+            before = db.execute(sa.select(ratings.c.level).where(ratings.c.id == rating_id)).scalar_one()
+            db.execute(ratings.update().where(ratings.c.id == rating_id).values(
+                level=level, reason=values["reason"], created_at=values["created_at"]))
+        return rating_id, before
 
     def rating_counts(self, by: str) -> dict[str, dict[str, int]]:
         """{department or topic: {level: count}} over every rating."""

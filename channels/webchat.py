@@ -158,14 +158,14 @@ class WebChatInput(SocketIOInput):
                                 namespace=self.namespace)
             return
         try:
-            rating_id = await asyncio.to_thread(store.rate, session, self.name(), str(data.get("level", "")),
-                                                str(data.get("reason") or ""), topic, department,
-                                                str(data.get("answer") or ""))
+            rating_id, before = await asyncio.to_thread(store.rate_answer, session, self.name(),
+                                                        str(data.get("level", "")), str(data.get("reason") or ""),
+                                                        topic, department, str(data.get("answer") or ""))
         except ValueError as error:
             await self.sio.emit("rating_refused", str(error), room=sid, namespace=self.namespace)
             return
         await self.sio.emit("rating_saved", {"id": rating_id}, room=sid, namespace=self.namespace)
-        if on_new_message and data.get("level") in BAD_RATINGS:
+        if on_new_message and data.get("level") in BAD_RATINGS and before not in BAD_RATINGS:  # followed up once
             entities = {"rating_level": data["level"], "department": department, "topic": topic,
                         "rating_reason": str(data.get("reason") or "")[:200]}
             try:

@@ -102,3 +102,19 @@ def test_only_plain_numbers_pick_a_choice(typed: str) -> None:
 def test_long_replies_are_cut_in_bytes() -> None:
     text, _ = render.to_text([{"text": "开公司" * 1000}])
     assert len(text.encode("utf-8")) <= render.MAX_BYTES and text.endswith("…")
+
+
+def test_one_rating_per_answer_and_rating_again_changes_it(store: ChannelStore) -> None:
+    first, before = store.rate_answer("s-1", "socketio", "满意", "", "utilities", "fagai", "水电气报装…")
+    assert before is None
+    for _ in range(100):  # a flood of rate events for one answer
+        again, before = store.rate_answer("s-1", "socketio", "非常不满意", "太慢", "utilities", "fagai", "水电气报装…")
+    assert again == first and before == "非常不满意"
+    other = store.rate("s-1", "socketio", "满意", "", "utilities", "fagai", "另一条答复")
+    assert other != first
+    assert store.rating_counts("topic") == {"utilities": {"非常不满意": 1, "满意": 1}}
+
+
+def test_ratings_need_a_level_of_the_five(store: ChannelStore) -> None:
+    with pytest.raises(ValueError):
+        store.rate_answer("s-1", "socketio", "五星", "", "utilities", "fagai", "…")
