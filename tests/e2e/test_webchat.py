@@ -33,11 +33,14 @@ async def converse(url: str, messages: list[str], session_id: str | None = None,
         for message in messages:
             before = len(received)
             await client.emit("user_uttered", {"message": message, "session_id": session})
-            for _ in range(100):
+            quiet = 0  # tenths of a second since the last event: a first answer may be slow, its card is not
+            for _ in range(150):
+                count = len(received)
                 await asyncio.sleep(0.1)
                 if len(received) > before and any("custom" in r or "buttons" in r for r in received[before:]):
                     break
-                if len(received) > before and _ > 15:
+                quiet = 0 if len(received) != count else quiet + 1
+                if len(received) > before and quiet > 15:
                     break
     finally:
         await client.disconnect()
