@@ -18,8 +18,11 @@ tests/test_rasa_patches.py fails — then read the new method and drop or rewrit
 3. `RemoteAction.run` waited up to five minutes for the action server (DEFAULT_REQUEST_TIMEOUT)
    and, when it failed, raised: Rasa logged it and went on without a word to the user, who
    saw nothing at all. The patch gives the call ACTION_TIMEOUT_SECONDS (default 4) and turns a
-   failure (refused, timed out, 5xx) into one apology (`UNAVAILABLE`), once per user message;
-   an action rejection (400: a form's validation) is still Rasa's to handle.
+   failure (refused, timed out, 5xx) into one apology (`UNAVAILABLE`), once per user message,
+   followed by a listen (Rasa otherwise predicted the failed action again until its circuit
+   breaker, ten calls later). After a timeout or a refusal, calls fail at once for
+   UNREACHABLE_SECONDS (5), so no other user waits out the timeout meanwhile. An action
+   rejection (400: a form's validation) is still Rasa's to handle.
 
 4. `MessageProcessor._has_session_expired` ended a session only after
    `session_expiration_time` minutes of silence, so a busy conversation's session grew without
@@ -38,6 +41,7 @@ import hashlib
 import inspect
 import logging
 import os
+import time
 from typing import Any, Callable
 
 from rasa.core import processor as rasa_processor
@@ -54,6 +58,9 @@ UNAVAILABLE_MARK = "service_unavailable"  # in the apology's metadata: an analyt
 # the message that will get its own answer (or apology)
 SILENT_ACTIONS = {"action_session_start"}
 DEFAULT_SESSION_MAX_TURNS = 40
+# after an action server timed out or refused, calls fail at once for this long (then are tried)
+UNREACHABLE_SECONDS = 5.0
+_unreachable_until = 0.0
 
 # sha256 of inspect.getsource() of each method as Rasa 3.6.21 ships it
 EXPECTED_SOURCES = {
@@ -149,21 +156,30 @@ def apologised_this_turn(tracker: Any) -> bool:
 
 async def run_or_apologise(self: rasa_action.RemoteAction, output_channel: Any, nlg: Any, tracker: Any,
                            domain: Any) -> list[Any]:
-    """Rasa's call of a custom action, bounded in time; a failure is said to the user once."""
+    """Rasa's call of a custom action, bounded in time; a failure is said to the user once and
+    ends the turn (without the listen, Rasa predicted the failed action again, ten times)."""
     import asyncio
 
-    from rasa.shared.core.events import BotUttered
+    from rasa.shared.core.events import BotUttered, FollowupAction
 
+    global _unreachable_until
     try:
+        if time.monotonic() < _unreachable_until:  # it just timed out or refused: do not wait again
+            raise ConnectionError("the action server did not answer a moment ago")
         return await asyncio.wait_for(original("RemoteAction.run")(self, output_channel, nlg, tracker, domain),
                                       timeout=action_timeout())
     except rasa_action.ActionExecutionRejection:
         raise
     except Exception as error:  # noqa: BLE001 - refused, timed out, 5xx: the user hears of it
         logger.error("custom action %s failed (%s: %s)", self.name(), type(error).__name__, error)
-        if self.name() in SILENT_ACTIONS or apologised_this_turn(tracker):
+        if not isinstance(error.__cause__, rasa_action.ClientResponseError):  # unreachable, not one bad action
+            _unreachable_until = max(_unreachable_until, time.monotonic() + UNREACHABLE_SECONDS)
+        if self.name() in SILENT_ACTIONS:
             return []
-        return [BotUttered(UNAVAILABLE, metadata={"apology": UNAVAILABLE_MARK})]
+        listen = [FollowupAction("action_listen")]
+        if apologised_this_turn(tracker):
+            return listen
+        return [BotUttered(UNAVAILABLE, metadata={"apology": UNAVAILABLE_MARK}), *listen]
 
 
 def session_max_turns() -> int:

@@ -62,6 +62,17 @@ def argument_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def warm_up() -> None:
+    """Load what the first answer would (the KB, the answer-unit index, jieba's dictionary)
+    before listening: a restarted action server's first call took over 2 s of Rasa's
+    action timeout (rasa_patches.py) on a busy machine."""
+    from actions import answers, kb
+
+    knowledge_base = kb.default()
+    topic = next(iter(knowledge_base.topics.values()))
+    answers.answer(knowledge_base, topic, "开公司要多久")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = argument_parser().parse_args(argv)
     utils.configure_colored_logging(args.loglevel)
@@ -76,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     ssl_context = create_ssl_context(args.ssl_certificate, args.ssl_keyfile, args.ssl_password)
     logger.info("action server on %s://%s:%s (secret required)", "https" if ssl_context else "http", args.host,
                 args.port)
+    warm_up()
     app.run(args.host, args.port, ssl=ssl_context, workers=utils.number_of_sanic_workers())
 
 

@@ -35,8 +35,11 @@ ACTIONS_SECRET=${ACTIONS_SECRET:-$("$VENV/bin/python" -c 'import secrets; print(
 endpoints=$(mktemp "${TMPDIR:-/tmp}/endpoints.XXXXXX.yml")  # mode 600: it holds the secret
 ACTIONS_SECRET="$ACTIONS_SECRET" "$VENV/bin/python" scripts/write_endpoints.py "$ENDPOINTS" "$ACTIONS_PORT" > "$endpoints"
 
-ACTIONS_SECRET="$ACTIONS_SECRET" "$VENV/bin/python" -m actions.server --host 127.0.0.1 --port "$ACTIONS_PORT" &
-actions_pid=$!
+start_actions() {
+  ACTIONS_SECRET="$ACTIONS_SECRET" "$VENV/bin/python" -m actions.server --host 127.0.0.1 --port "$ACTIONS_PORT" &
+  actions_pid=$!
+}
+start_actions
 # the widget and a demo page that embeds it like a customer's page: http://localhost:$WIDGET_PORT/
 "$VENV/bin/python" -m http.server "$WIDGET_PORT" --bind "${WIDGET_BIND:-127.0.0.1}" --directory widget >/dev/null 2>&1 &
 widget_pid=$!
@@ -64,8 +67,39 @@ fi
 rasa_pid=$!
 # the staff console: its own app, reaching Rasa through the HTTP API (accounts: make staff).
 # If it cannot start (its port is taken, say) it says so and the assistant goes on answering.
-RASA_URL="http://127.0.0.1:$RASA_PORT" CONSOLE_PORT="$CONSOLE_PORT" "$VENV/bin/python" -m console &
-console_pid=$!
+start_console() {
+  RASA_URL="http://127.0.0.1:$RASA_PORT" CONSOLE_PORT="$CONSOLE_PORT" "$VENV/bin/python" -m console &
+  console_pid=$!
+}
+start_console
 echo "widget demo: http://localhost:$WIDGET_PORT/ · staff console: http://localhost:$CONSOLE_PORT/ (accounts: make staff)" >&2
-# whichever of the two servers stops first, stop the other: half an assistant answers nothing
-wait -n $actions_pid $rasa_pid
+# Supervise: Rasa stopping stops everything; the action server or the console stopping is
+# restarted after RESTART_SECONDS (meanwhile Rasa apologises for the actions it cannot run).
+# One that stops within 10 s of its start (its port is taken, say) is not tried again.
+RESTART_SECONDS=${RESTART_SECONDS:-2}
+actions_started=$SECONDS console_started=$SECONDS
+while true; do
+  watched="$rasa_pid"
+  [ -n "$actions_pid" ] && watched="$watched $actions_pid"
+  [ -n "$console_pid" ] && watched="$watched $console_pid"
+  wait -n $watched || true
+  kill -0 "$rasa_pid" 2>/dev/null || break
+  if [ -n "$actions_pid" ] && ! kill -0 "$actions_pid" 2>/dev/null; then
+    if (( SECONDS - actions_started < 10 )); then
+      echo "run.sh: the action server stopped right after its start (port $ACTIONS_PORT taken?); not restarted" >&2
+      actions_pid=""
+    else
+      echo "run.sh: the action server stopped; restarting it in ${RESTART_SECONDS} s" >&2
+      sleep "$RESTART_SECONDS"; start_actions; actions_started=$SECONDS
+    fi
+  fi
+  if [ -n "$console_pid" ] && ! kill -0 "$console_pid" 2>/dev/null; then
+    if (( SECONDS - console_started < 10 )); then
+      echo "run.sh: the console stopped right after its start; the assistant goes on without it" >&2
+      console_pid=""
+    else
+      echo "run.sh: the console stopped; restarting it in ${RESTART_SECONDS} s" >&2
+      sleep "$RESTART_SECONDS"; start_console; console_started=$SECONDS
+    fi
+  fi
+done

@@ -114,16 +114,33 @@ def run(action_: RemoteAction, tracker: DialogueStateTracker) -> list:
                                    tracker, domain))
 
 
-def test_an_action_server_that_refuses_gets_the_user_an_apology_once() -> None:
-    from rasa.shared.core.events import BotUttered
+def test_an_action_server_that_refuses_gets_the_user_an_apology_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasa.shared.core.events import BotUttered, FollowupAction
 
+    monkeypatch.setattr(rasa_patches, "_unreachable_until", 0.0)
     refused = RemoteAction("action_answer_topic", EndpointConfig("http://127.0.0.1:1/webhook"))
     events = run(refused, tracker_after("水电气报装要多久"))
-    assert [type(e) for e in events] == [BotUttered] and events[0].text == rasa_patches.UNAVAILABLE
+    assert [type(e) for e in events] == [BotUttered, FollowupAction] and events[0].text == rasa_patches.UNAVAILABLE
+    assert events[1].action_name == "action_listen"  # the turn ends: Rasa would predict the action again
     assert "转人工" in events[0].text and not any(ch.isdigit() for ch in events[0].text)  # no invented figure
-    assert run(refused, tracker_after("水电气报装要多久", *events)) == []  # once per user message
+    again = run(refused, tracker_after("水电气报装要多久", *events))
+    assert [type(e) for e in again] == [FollowupAction]  # once per user message
     session_start = RemoteAction("action_session_start", EndpointConfig("http://127.0.0.1:1/webhook"))
     assert run(session_start, tracker_after("你好")) == []
+
+
+def test_after_a_refusal_calls_fail_at_once_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setattr(rasa_patches, "_unreachable_until", 0.0)
+    run(RemoteAction("action_answer_topic", EndpointConfig("http://127.0.0.1:1/webhook")), tracker_after("在哪办"))
+    assert rasa_patches._unreachable_until > time.monotonic() + rasa_patches.UNREACHABLE_SECONDS - 1
+    calls = []
+    monkeypatch.setattr(rasa_patches, "original", lambda key: lambda *a: calls.append(a))
+    events = run(RemoteAction("action_answer_topic", EndpointConfig("http://127.0.0.1:2/webhook")),
+                 tracker_after("在哪办"))
+    assert calls == [] and events[0].text == rasa_patches.UNAVAILABLE  # not even tried
+    monkeypatch.setattr(rasa_patches, "_unreachable_until", 0.0)
 
 
 def test_a_slow_action_server_is_given_up_on_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,6 +153,7 @@ def test_a_slow_action_server_is_given_up_on_in_time(monkeypatch: pytest.MonkeyP
     listener.listen(8)  # accepts, never answers
     threading.Thread(target=lambda: [listener.accept() for _ in range(8)], daemon=True).start()
     monkeypatch.setenv("ACTION_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setattr(rasa_patches, "_unreachable_until", 0.0)
     slow = RemoteAction("action_answer_topic",
                         EndpointConfig(f"http://127.0.0.1:{listener.getsockname()[1]}/webhook"))
     started = time.monotonic()

@@ -117,3 +117,51 @@ def test_without_a_secret_run_sh_makes_one_that_only_rasa_gets(tmp_path: Path) -
         assert post(servers, forged("action_open_case", "forged-open-2"), secret.headers(ACTIONS_SECRET)
                     ).status_code == 401
     assert not list(run_tmp.glob("endpoints.*.yml"))
+
+
+def test_a_frozen_then_killed_action_server_gets_an_apology_and_make_run_restarts_it(tmp_path: Path) -> None:
+    """Degrade, don't vanish: the user hears within seconds that the assistant could not answer
+    (Rasa alone waited 300 s, then said nothing), and run.sh brings the action server back."""
+    import signal
+    import subprocess
+    import time
+
+    import rasa_patches
+
+    with running(tmp_path, {"ACTION_TIMEOUT_SECONDS": "2", "RESTART_SECONDS": "1"}) as servers:
+        port = servers.actions_url.rsplit(":", 1)[1]
+
+        def action_server_pid() -> int:
+            found = subprocess.run(["pgrep", "-f", f"actions.server --host 127.0.0.1 --port {port}"],
+                                   capture_output=True, text=True).stdout.split()
+            return int(found[0]) if found else 0
+
+        servers.say("owner-warming-up", "注销公司找哪个部门")  # a new server's first answer is slow anyway
+        frozen = action_server_pid()
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            replies = servers.say("owner-frozen", "注销公司找哪个部门")
+            assert time.monotonic() - started < 5
+            assert [r.get("text") for r in replies] == [rasa_patches.UNAVAILABLE]
+        finally:
+            os.kill(frozen, signal.SIGCONT)
+        time.sleep(rasa_patches.UNREACHABLE_SECONDS + 0.5)  # Rasa tries it again after that
+        assert "区市场监管局" in " ".join(r.get("text", "") for r in servers.say("owner-frozen", "注销公司找哪个部门"))
+
+        os.kill(frozen, signal.SIGKILL)
+        assert [r.get("text") for r in servers.say("owner-killed", "注销公司找哪个部门")] == [rasa_patches.UNAVAILABLE]
+        def back() -> bool:
+            try:
+                return action_server_pid() not in (0, frozen) and \
+                    requests.get(f"{servers.actions_url}/health", timeout=2).ok
+            except requests.RequestException:
+                return False
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not back():
+            time.sleep(0.5)
+        assert action_server_pid() not in (0, frozen)
+        time.sleep(rasa_patches.UNREACHABLE_SECONDS + 0.5)
+        assert "区市场监管局" in " ".join(r.get("text", "") for r in servers.say("owner-killed", "注销公司找哪个部门"))
+        assert servers.user_turns("owner-killed") == ["注销公司找哪个部门", "注销公司找哪个部门"]  # nothing lost
