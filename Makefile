@@ -7,12 +7,12 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup system-packages venv widget ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu bench-answers up-prod down-prod status-prod roll-prod bench-lock bench-replica insight clean
+.PHONY: help setup system-packages venv widget console ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu bench-answers up-prod down-prod status-prod roll-prod bench-lock bench-replica insight clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: system-packages venv widget kb train ## fresh machine: system packages, Python 3.10 venv from pinned versions, widget, kb files, model
+setup: system-packages venv widget console kb train ## fresh machine: system packages, Python 3.10 venv from pinned versions, widget, console charts, kb files, model
 
 system-packages: ## Debian packages from system-packages.txt (as root; otherwise says what to install)
 	scripts/install_system_packages.sh
@@ -30,6 +30,12 @@ widget: widget/node_modules/.package-lock.json ## the widget's socket.io browser
 widget/node_modules/.package-lock.json: widget/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed for the web widget (Debian: apt-get install npm)"; exit 1; }
 	cd widget && npm ci --no-audit --no-fund --silent
+
+console: console/node_modules/.package-lock.json ## the staff console's charts (ECharts, npm, from console/package-lock.json)
+
+console/node_modules/.package-lock.json: console/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the console's charts (Debian: apt-get install npm)"; exit 1; }
+	cd console && npm ci --no-audit --no-fund --silent
 
 kb-validate: venv ## check kb/: schema, references, every quote found in its source
 	$(PY) scripts/validate_kb.py

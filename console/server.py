@@ -21,12 +21,14 @@ from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from cases.repository import OPEN, STATUSES, Case, CaseConflict, CaseNotFound, CaseRepository
-from console import names, transcript, views
+from console import insight_views, names, transcript, views
 from console.accounts import SESSION_SECONDS, AccountLocked, Accounts, StaffMember
 from console.rasa_client import DeliveryRefused, RasaClient, RasaUnavailable
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
+# the one file of console/node_modules served (npm ci in console/, from its package-lock.json)
+ECHARTS = Path(__file__).resolve().parent / "node_modules" / "echarts" / "dist" / "echarts.min.js"
 COOKIE = "zhuqi_console"
 PUBLIC = {"/login", "/api/login", "/healthz"}
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
@@ -152,7 +154,8 @@ class Console:
                 "department_name": names.departments().get(case.department, case.department), "status": case.status}
 
 
-def create_app(console: Console, name: str = "zhuqi_console") -> Sanic:
+def create_app(console: Console, name: str = "zhuqi_console",
+               insight: insight_views.Insight | None = None) -> Sanic:
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = 64 * 1024
     app.ctx.console = console
@@ -239,6 +242,15 @@ def create_app(console: Console, name: str = "zhuqi_console") -> Sanic:
         if path.suffix not in STATIC_TYPES or not path.is_file() or name == "login.html":
             return error(404, "not found")
         return await response.file(path, mime_type=STATIC_TYPES[path.suffix])
+
+    @app.get("/static/vendor/echarts.min.js")
+    async def echarts(_: Request) -> HTTPResponse:
+        if not ECHARTS.is_file():
+            return error(404, "ECharts is not installed: run `npm ci` in console/")
+        return await response.file(ECHARTS, mime_type=STATIC_TYPES[".js"])
+
+    # the dashboard and the review inbox (console/insight_views.py)
+    insight_views.register(app, insight or insight_views.Insight.from_environ())
 
     # session -------------------------------------------------------------------------------
     @app.post("/api/login")

@@ -5,7 +5,9 @@
 - `insight_cursor`: how far the tracker store was read (`events`: the last id, and ids skipped
   over that may still commit) and the key of the conversation pseudonyms (`conversation_key`);
 - `insight_conversations`: each conversation's state after its last event read (paused, the
-  form asking, its topic), which decides the kind of its next turn.
+  form asking, its topic), which decides the kind of its next turn;
+- `insight_labels`: the audit trail of the review inbox: who labelled which turn with what, when,
+  and what became of it in the training data (console/reviewed.py writes the examples).
 
 A sync (insight/sync.py) writes in one short transaction that starts by updating the
 `events` cursor row: two syncs' writes wait for each other (a row lock on PostgreSQL, the
@@ -20,7 +22,7 @@ import contextlib
 import json
 import secrets
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterable, Iterator
 
 import sqlalchemy as sa
@@ -75,6 +77,16 @@ conversations = sa.Table(
     sa.Column("last_event_id", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+labels = sa.Table(
+    "insight_labels", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.BigInteger, nullable=False, index=True),  # the turn labelled
+    sa.Column("text", sa.Text, nullable=False),  # its masked text, as the training data would hold it
+    sa.Column("label", sa.String(100), nullable=False),  # a topic (intent) id, out_of_scope or new_topic
+    sa.Column("result", sa.String(20), nullable=False),  # what the training data file did with it
+    sa.Column("labelled_by", sa.String(64), nullable=False),
+    sa.Column("labelled_at", sa.Float, nullable=False),
+)
 TURN_FIELDS = [f.name for f in fields(Turn)]
 # a question NLU routed with less confidence than this is worth a person's look: routed, but
 # not far above the FallbackClassifier's 0.45 (config.yml)
@@ -90,6 +102,18 @@ def _fit(table: sa.Table, values: dict) -> dict:
         if length and isinstance(value, str):
             fitted[name] = value[:length]
     return fitted
+
+
+@dataclass(frozen=True)
+class Label:
+    """One entry of the labels' audit trail."""
+
+    event_id: int
+    text: str
+    label: str
+    result: str
+    labelled_by: str
+    labelled_at: float
 
 
 class InsightStore:
@@ -220,3 +244,33 @@ class InsightStore:
         the others name no department)."""
         unsure = sa.or_(turns.c.outcome.in_(("asked_back", "out_of_scope")), turns.c.confidence < below)
         return self.turns(start, end, department, channel, kinds=("question",), limit=limit, where=unsure)
+
+    def turns_by_id(self, event_ids: Iterable[int]) -> dict[int, Turn]:
+        """Stored turns by the tracker store's id of their user event."""
+        ids, found = list(event_ids), {}
+        with self.engine.connect() as db:
+            for start in range(0, len(ids), IN_CHUNK):
+                query = sa.select(*(turns.c[name] for name in TURN_FIELDS)).where(
+                    turns.c.event_id.in_(ids[start:start + IN_CHUNK]))
+                found.update({row.event_id: Turn(**row._mapping) for row in db.execute(query)})
+        return found
+
+    # labels -------------------------------------------------------------------------------
+    def record_labels(self, entries: list[Label]) -> None:
+        """Add entries to the labels' audit trail, in one transaction."""
+        if entries:
+            with self.engine.begin() as db:
+                db.execute(labels.insert(), [_fit(labels, asdict(entry)) for entry in entries])
+
+    def labels(self, event_ids: Iterable[int] | None = None) -> list[Label]:
+        """The audit trail, oldest first: of these turns, or all."""
+        query = sa.select(labels.c.id, *(labels.c[f.name] for f in fields(Label)))
+        ids = None if event_ids is None else list(event_ids)
+        chunks = [None] if ids is None else [ids[i:i + IN_CHUNK] for i in range(0, len(ids), IN_CHUNK)]
+        found = []
+        with self.engine.connect() as db:
+            for chunk in chunks:
+                chosen = query if chunk is None else query.where(labels.c.event_id.in_(chunk))
+                found += list(db.execute(chosen))
+        found.sort(key=lambda row: (row.labelled_at, row.id))
+        return [Label(*row[1:]) for row in found]

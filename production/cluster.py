@@ -292,7 +292,8 @@ class Cluster:
             self.start_replica(index, token, endpoints, credentials)
         if not self.running("console"):
             self.spawn("console", [PY, "-m", "console", "--host", "127.0.0.1", "--port", str(self.ports.console)],
-                       self.environment(RASA_URL=f"http://127.0.0.1:{self.ports.internal}", RASA_AUTH_TOKEN=token))
+                       self.environment(RASA_URL=f"http://127.0.0.1:{self.ports.internal}", RASA_AUTH_TOKEN=token,
+                                        TRACKER_DB_URL=self.database_url))
         for port in self.ports.rasa(self.replicas):
             wait_for(f"Rasa :{port}", lambda port=port: self.replica_ready(port, token), timeout=300)
         wait_for("console", lambda: http_ok(f"http://127.0.0.1:{self.ports.console}/healthz"))

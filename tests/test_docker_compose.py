@@ -81,10 +81,10 @@ def test_each_image_has_the_packages_its_code_imports() -> None:
     rasa = (ROOT / "docker" / "Dockerfile.rasa").read_text(encoding="utf-8")
     assert "COPY cases ./cases" in actions and "sqlalchemy" in actions.lower()
     assert all(f"COPY {folder} ./{folder}" in rasa for folder in ("cases", "console", "kb", "channels"))
-    for package, dockerfile in (("actions", actions), ("channels", rasa), ("console", rasa)):
+    for package, dockerfile in (("actions", actions), ("channels", rasa), ("console", rasa), ("insight", rasa)):
         imported = set()
         for module in (ROOT / package).glob("*.py"):
-            imported |= set(re.findall(r"^(?:import|from) (actions|cases|channels|console)\b",
+            imported |= set(re.findall(r"^(?:import|from) (actions|cases|channels|console|insight|production)\b",
                                        module.read_text(encoding="utf-8"), re.M))
         assert all(f"COPY {name} ./{name}" in dockerfile for name in imported), (package, imported)
 
@@ -124,7 +124,7 @@ def test_rasa_shows_the_action_server_the_secret_it_asks_for(compose: dict, monk
 def test_files_the_dockerfiles_copy_exist() -> None:
     for dockerfile in (ROOT / "docker").glob("Dockerfile.*"):
         for line in dockerfile.read_text(encoding="utf-8").splitlines():
-            if line.startswith("COPY "):
+            if line.startswith("COPY ") and not line.startswith("COPY --from="):  # --from: an earlier stage
                 for source in line.split()[1:-1]:
                     assert (ROOT / source).exists(), f"{dockerfile.name}: {source}"
 

@@ -19,7 +19,9 @@ def examples(paths: list[Path]) -> dict[str, list[str]]:
     for path in paths:
         for entry in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
             if "intent" in entry:
-                lines = [line.strip()[2:].strip() for line in entry["examples"].splitlines() if line.strip()]
+                given = entry["examples"]  # the `examples: |` block, or the list data/nlu/reviewed.yml uses
+                lines = ([line.strip()[2:].strip() for line in given.splitlines() if line.strip()]
+                         if isinstance(given, str) else [str(e["text"]).strip() for e in given])
                 found.setdefault(entry["intent"], []).extend(lines)
     return found
 
