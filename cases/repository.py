@@ -128,16 +128,27 @@ class CaseRepository:
         return Case(**row._mapping) if row else None
 
     def queue(self, statuses: Iterable[str] = OPEN, departments: Iterable[str] | None = None,
-              limit: int = 200) -> list[Case]:
-        """Cases in these statuses, longest waiting first (resolved ones: latest first)."""
-        statuses = [s for s in statuses if s in STATUSES]
-        query = sa.select(cases).where(cases.c.status.in_(statuses))
-        if departments is not None:
-            query = query.where(cases.c.department.in_(list(departments)))
+              limit: int = 200, offset: int = 0) -> list[Case]:
+        """Cases in these statuses, longest waiting first (resolved ones: latest first); one
+        page of `limit` from `offset` (`queue_size` says how many there are in all)."""
+        query = sa.select(cases).where(self._in_queue(statuses, departments))
         status_order = sa.case({"waiting": 0, "claimed": 1}, value=cases.c.status, else_=2)
         query = query.order_by(status_order, cases.c.queued_at, sa.desc(cases.c.resolved_at), cases.c.id)
         with self.engine.connect() as db:
-            return [Case(**row._mapping) for row in db.execute(query.limit(limit))]
+            return [Case(**row._mapping) for row in db.execute(query.limit(limit).offset(max(0, offset)))]
+
+    def queue_size(self, statuses: Iterable[str] = OPEN, departments: Iterable[str] | None = None) -> int:
+        """How many cases `queue` pages through: a flood of cases never hides one past a cap."""
+        with self.engine.connect() as db:
+            return int(db.execute(sa.select(sa.func.count()).select_from(cases)
+                                  .where(self._in_queue(statuses, departments))).scalar_one())
+
+    @staticmethod
+    def _in_queue(statuses: Iterable[str], departments: Iterable[str] | None) -> Any:
+        condition = cases.c.status.in_([s for s in statuses if s in STATUSES])
+        if departments is not None:
+            condition = sa.and_(condition, cases.c.department.in_(list(departments)))
+        return condition
 
     def events(self, case_id: int, action: str | None = None) -> list[CaseEvent]:
         if not _storable(case_id):

@@ -27,6 +27,7 @@ from console.rasa_client import DeliveryRefused, RasaClient, RasaUnavailable
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
+QUEUE_PAGE = 100  # cases per page of the queue
 # the one file of console/node_modules served (npm ci in console/, from its package-lock.json)
 ECHARTS = Path(__file__).resolve().parent / "node_modules" / "echarts" / "dist" / "echarts.min.js"
 COOKIE = "zhuqi_console"
@@ -60,14 +61,19 @@ class Console:
         return case
 
     # reading ------------------------------------------------------------------------------
-    def queue(self, member: StaffMember, status: str, department: str | None) -> dict[str, Any]:
+    def queue(self, member: StaffMember, status: str, department: str | None, page: int = 1) -> dict[str, Any]:
+        """One page of the queue and how many cases it holds in all (no case hidden by a cap)."""
         statuses = {"open": OPEN, "all": STATUSES}.get(status, (status,))
         departments = [department] if member.is_supervisor and department else None
         if not member.is_supervisor:
             departments = [member.department or ""]
         staff_names, now = self.staff_names(), time.time()
-        return {"now": now, "cases": [views.summary(case, staff_names, now)
-                                      for case in self.cases.queue(statuses, departments)]}
+        total = self.cases.queue_size(statuses, departments)
+        pages = max(1, -(-total // QUEUE_PAGE))
+        page = min(max(1, page), pages)
+        found = self.cases.queue(statuses, departments, limit=QUEUE_PAGE, offset=(page - 1) * QUEUE_PAGE)
+        return {"now": now, "total": total, "page": page, "pages": pages, "page_size": QUEUE_PAGE,
+                "cases": [views.summary(case, staff_names, now) for case in found]}
 
     async def detail(self, member: StaffMember, case: Case) -> dict[str, Any]:
         staff_names = self.staff_names()
@@ -295,7 +301,11 @@ def create_app(console: Console, name: str = "zhuqi_console",
         status = request.args.get("status", "open")
         if status not in ("open", "all", *STATUSES):
             return error(400, "未知的状态")
-        return response.json(console.queue(request.ctx.member, status, request.args.get("department") or None))
+        page = request.args.get("page", "1")
+        if not page.isdigit() or len(page) > 6:
+            return error(400, "页码不正确")
+        return response.json(console.queue(request.ctx.member, status, request.args.get("department") or None,
+                                           int(page)))
 
     @app.get("/api/cases/<case_id:int>")
     @acting

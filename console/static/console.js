@@ -29,6 +29,7 @@
     drafts: {},        // unsent reply/note text per case id
     busy: {},          // request in flight per poller
     again: {},         // poller asked again while busy
+    page: 1, pages: 1, total: 0,  // the queue's page (100 cases each) and how many in all
     redirecting: false,
   };
 
@@ -207,7 +208,7 @@
   /* ---------- queue ---------- */
 
   function queueUrl() {
-    const params = new URLSearchParams({ status: $('filter-status').value || 'open' });
+    const params = new URLSearchParams({ status: $('filter-status').value || 'open', page: String(state.page || 1) });
     const dept = $('filter-department').value;
     if (isSupervisor() && dept) params.set('department', dept);
     return '/api/cases?' + params.toString();
@@ -220,15 +221,32 @@
         const data = await api('GET', url);
         if (url !== queueUrl()) { state.again.queue = true; return; } // filters changed meanwhile
         state.cases = data.cases || [];
+        state.total = typeof data.total === 'number' ? data.total : state.cases.length;
+        state.page = data.page || 1;
+        state.pages = data.pages || 1;
         state.fetchedAt = Date.now();
         renderQueue();
+        renderPager();
       } catch (err) { report(err); }
     });
   }
 
+  function renderPager() {
+    const pager = $('queue-pager');
+    pager.hidden = (state.pages || 1) <= 1;
+    $('queue-page').textContent = `第 ${state.page} / ${state.pages} 页`;
+    $('queue-prev').disabled = state.page <= 1;
+    $('queue-next').disabled = state.page >= state.pages;
+  }
+
+  function turnPage(step) {
+    state.page = Math.min(Math.max(1, (state.page || 1) + step), state.pages || 1);
+    refreshQueue();
+  }
+
   function renderQueue() {
     const queue = $('queue');
-    $('queue-count').textContent = String(state.cases.length);
+    $('queue-count').textContent = String(typeof state.total === 'number' ? state.total : state.cases.length);
     // waiting_seconds changes on every poll; the live timer handles it.
     const key = JSON.stringify(state.cases.map((c) => Object.assign({}, c, { waiting_seconds: 0 })));
     if (key !== state.queueKey) {
@@ -641,8 +659,10 @@
   function bindEvents() {
     $('error').addEventListener('click', hideError);
     $('logout').addEventListener('click', logout);
-    $('filter-status').addEventListener('change', refreshQueue);
-    $('filter-department').addEventListener('change', refreshQueue);
+    $('filter-status').addEventListener('change', () => { state.page = 1; refreshQueue(); });
+    $('filter-department').addEventListener('change', () => { state.page = 1; refreshQueue(); });
+    $('queue-prev').addEventListener('click', () => turnPage(-1));
+    $('queue-next').addEventListener('click', () => turnPage(1));
 
     const queue = $('queue');
     queue.addEventListener('click', (e) => {

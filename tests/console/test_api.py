@@ -352,3 +352,25 @@ def test_a_lost_database_is_a_clear_503_not_a_crash(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_flood_of_cases_never_hides_one_the_queue_pages(console: Console) -> None:
+    """Finding 4 of the hardening issue: 205 flood cases pushed a real one past the 200 cap."""
+    from console.server import QUEUE_PAGE
+
+    for n in range(QUEUE_PAGE * 2 + 5):
+        console.cases.open(f"flood-{n}", "rest", "user_request", "scjg", None, problem="flood")
+    real = console.cases.open("the-real-one", "socketio", "user_request", "scjg", None, problem="真的问题")[0]
+    session = console.login("zhang")
+    first = session.get(f"{console.url}/api/cases", params={"status": "waiting"}, timeout=10).json()
+    total = first["total"]
+    assert total >= QUEUE_PAGE * 2 + 6 and first["pages"] == -(-total // QUEUE_PAGE)
+    assert len(first["cases"]) == QUEUE_PAGE
+    seen = []
+    for page in range(1, first["pages"] + 1):
+        seen += [c["id"] for c in session.get(f"{console.url}/api/cases", params={"status": "waiting", "page": page},
+                                                timeout=10).json()["cases"]]
+    assert len(seen) == len(set(seen)) == total and real.id in seen
+    past = session.get(f"{console.url}/api/cases", params={"status": "waiting", "page": 999}, timeout=10).json()
+    assert past["page"] == first["pages"]  # past the end: the last page
+    assert session.get(f"{console.url}/api/cases", params={"page": "x"}, timeout=10).status_code == 400
