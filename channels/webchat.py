@@ -16,7 +16,8 @@ Input is bounded as on every channel (channels/limits.py): a socket.io packet ov
 limits.MAX_BODY_BYTES closes the connection unread, user_uttered text is cleaned, and a
 message over the limit is answered with limits.TOO_LONG (a bot_uttered) and goes no further;
 so is a conversation over the flood guard's rate (channels/flood.py), with flood.TOO_FAST.
-A socket joins only a conversation whose id this server issued (channels/session_ids.py).
+A socket joins only a conversation whose id this server issued (channels/session_ids.py); a
+returning one gets the staff replies sent while it was closed (`staff_seen`, from the tracker).
 
 Its SQL calls run in a thread (asyncio.to_thread), never on the event loop every
 conversation of this replica shares.
@@ -64,6 +65,13 @@ def origin_check(setting: str | None) -> Callable[[str | None], bool]:
     return allowed
 
 
+def staff_message(text: str, staff: dict[str, Any], at: Any) -> dict[str, Any]:
+    """A specialist's reply as the widget gets it: who wrote it, and when (the tracker event's
+    timestamp, by which the widget knows which replies it has already shown)."""
+    return {"text": text, "staff": {"name": str(staff.get("name", "")), "department": str(staff.get("department", "")),
+                                    "at": at if isinstance(at, (int, float)) else None}}
+
+
 class WebChatOutput(SocketIOOutput):
     """socket.io output whose custom payloads arrive whole, as one bot_uttered event; a staff
     member's reply (posted by the console with `staff` metadata) arrives as one message
@@ -72,8 +80,7 @@ class WebChatOutput(SocketIOOutput):
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         staff = kwargs.get("staff")
         if isinstance(staff, dict):
-            await self._send_message(recipient_id, {"text": text, "staff": {
-                "name": str(staff.get("name", "")), "department": str(staff.get("department", ""))}})
+            await self._send_message(recipient_id, staff_message(text, staff, kwargs.get("timestamp")))
             return
         await super().send_text_message(recipient_id, text, **kwargs)
 
@@ -94,6 +101,7 @@ class WebChatInput(SocketIOInput):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sessions: dict[str, str] = {}  # socket id → the conversation it joined
+        self.app: Any = None  # Rasa's Sanic app, once it runs: its agent holds the tracker store
         if self.jwt_key:
             raise ValueError("socketio: jwt_key is not supported by this channel; remove it from credentials.yml")
 
@@ -105,6 +113,10 @@ class WebChatInput(SocketIOInput):
                           max_http_buffer_size=limits.MAX_BODY_BYTES, client_manager=client_manager())
         self.sio = sio
         bp = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+
+        @bp.listener("after_server_start")
+        async def keep_app(app: Any, _: Any) -> None:
+            self.app = app
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -140,6 +152,28 @@ class WebChatInput(SocketIOInput):
             if inspect.isawaitable(entered):  # python-socketio >= 5.10
                 await entered
         await self.sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+        if session_id == asked:  # a returning widget: the staff replies sent while it was closed
+            for missed in await self.staff_replies_since(session_id, data.get("staff_seen")):
+                await self.sio.emit(self.bot_message_evt, missed, room=sid, namespace=self.namespace)
+
+    async def staff_replies_since(self, session_id: str, seen: Any) -> list[dict[str, Any]]:
+        """Staff replies in the tracker after `seen` (the timestamp of the last one the widget
+        showed; none shown: every one of this session), oldest first."""
+        since = float(seen) if isinstance(seen, (int, float)) and not isinstance(seen, bool) else 0.0
+        agent = getattr(getattr(self.app, "ctx", None), "agent", None)
+        if agent is None or agent.tracker_store is None:
+            return []
+        from rasa.shared.core.events import BotUttered
+
+        try:
+            tracker = await agent.tracker_store.retrieve(session_id)
+        except Exception:  # noqa: BLE001 - the tracker store is down: the live path still works
+            logger.exception("socket.io: could not read %s for missed staff replies", session_id)
+            return []
+        return [staff_message(event.text or "", event.metadata["staff"], event.timestamp)
+                for event in (tracker.events if tracker else [])
+                if isinstance(event, BotUttered) and isinstance((event.metadata or {}).get("staff"), dict)
+                and event.timestamp > since]
 
     async def rate(self, sid: str, data: dict,
                    on_new_message: Callable[[UserMessage], Awaitable[Any]] | None = None) -> None:

@@ -32,7 +32,8 @@
   }
   function save() {
     state.history = state.history.slice(-100);
-    var kept = {session: state.session, open: state.open, history: state.history, handoff: state.handoff};
+    var kept = {session: state.session, open: state.open, history: state.history, handoff: state.handoff,
+                staffSeen: state.staffSeen};
     try { localStorage.setItem(config.storageKey, JSON.stringify(kept)); } catch (e) { /* private mode */ }
   }
 
@@ -204,7 +205,10 @@
       return;
     }
     if (data.staff && typeof data.staff === "object") {
-      entry.staff = {name: String(data.staff.name || ""), department: String(data.staff.department || "")};
+      var at = typeof data.staff.at === "number" ? data.staff.at : null;
+      if (at !== null && state.history.some(function (h) { return h.staff && h.staff.at === at; })) return;  // shown
+      entry.staff = {name: String(data.staff.name || ""), department: String(data.staff.department || ""), at: at};
+      if (at !== null && at > (state.staffSeen || 0)) state.staffSeen = at;
       if (state.handoff && state.handoff.status === "waiting") { state.handoff.status = "claimed"; showStatus(); }
     }
     if (custom && custom.type === "service_card") {
@@ -225,11 +229,13 @@
   function connect() {
     socket = window.io(config.server, {path: "/socket.io", transports: ["websocket", "polling"],
                                        reconnection: true, reconnectionDelayMax: 5000});
-    socket.on("connect", function () { socket.emit("session_request", {session_id: state.session || null}); });
+    socket.on("connect", function () {  // staff_seen: the server sends the staff replies after it
+      socket.emit("session_request", {session_id: state.session || null, staff_seen: state.staffSeen || 0});
+    });
     socket.on("disconnect", function () { state.confirmed = false; });
     socket.on("session_confirm", function (id) {
       id = typeof id === "object" && id ? id.session_id : id;
-      if (state.session !== id) { state.session = id; save(); }
+      if (state.session !== id) { state.session = id; state.staffSeen = 0; save(); }
       state.confirmed = true;
       root.setAttribute("data-session", id);
       while (waiting.length) socket.emit("user_uttered", {message: waiting.shift(), session_id: state.session});

@@ -194,3 +194,29 @@ def test_a_session_id_the_server_did_not_issue_gets_a_fresh_one(servers: Servers
     assert session != asked and re.fullmatch(r"[0-9a-f]{32}-[0-9a-f]{16}", session)
     assert session_ids.valid(session)  # the servers sign with the same kept secret (var/)
     assert any("区市场监管局" in (r.get("text") or "") for r in received)
+
+
+def test_a_staff_reply_sent_while_the_widget_was_closed_is_shown_when_it_comes_back(servers: Servers) -> None:
+    session, _ = asyncio.run(converse(servers.url, ["你好"]))
+    at = time.time()
+    staff = {"name": "张三", "department": "区市场监管局"}
+    requests.post(f"{servers.url}/conversations/{session}/tracker/events", params={"token": TOKEN},
+                  json=[{"event": "bot", "text": "您好，您的问题已记录，明天回复您。", "timestamp": at, "data": {},
+                         "metadata": {"staff": staff}}], timeout=10).raise_for_status()  # nobody connected
+
+    async def come_back(seen: float) -> list[dict]:
+        client = socketio.AsyncClient()
+        received: list[dict] = []
+        client.on("bot_uttered", received.append)
+        await client.connect(servers.url, socketio_path="/socket.io", transports=["websocket"])
+        try:
+            await client.emit("session_request", {"session_id": session, "staff_seen": seen})
+            await asyncio.sleep(2)
+        finally:
+            await client.disconnect()
+        return received
+
+    missed = asyncio.run(come_back(0))
+    assert [m["text"] for m in missed] == ["您好，您的问题已记录，明天回复您。"]
+    assert missed[0]["staff"] == {**staff, "at": at}
+    assert asyncio.run(come_back(at)) == []  # already shown: not again
