@@ -160,12 +160,11 @@ async def run_or_apologise(self: rasa_action.RemoteAction, output_channel: Any, 
     ends the turn (without the listen, Rasa predicted the failed action again, ten times)."""
     import asyncio
 
-    from rasa.shared.core.events import BotUttered, FollowupAction
-
     global _unreachable_until
-    try:
-        if time.monotonic() < _unreachable_until:  # it just timed out or refused: do not wait again
-            raise ConnectionError("the action server did not answer a moment ago")
+    if time.monotonic() < _unreachable_until:  # it just timed out or refused: do not wait again
+        logger.warning("custom action %s not called: the action server failed a moment ago", self.name())
+        return apology(self.name(), tracker)
+    try:  # after the window, the next call is the probe: it answers, or opens the window again
         return await asyncio.wait_for(original("RemoteAction.run")(self, output_channel, nlg, tracker, domain),
                                       timeout=action_timeout())
     except rasa_action.ActionExecutionRejection:
@@ -173,13 +172,20 @@ async def run_or_apologise(self: rasa_action.RemoteAction, output_channel: Any, 
     except Exception as error:  # noqa: BLE001 - refused, timed out, 5xx: the user hears of it
         logger.error("custom action %s failed (%s: %s)", self.name(), type(error).__name__, error)
         if not isinstance(error.__cause__, rasa_action.ClientResponseError):  # unreachable, not one bad action
-            _unreachable_until = max(_unreachable_until, time.monotonic() + UNREACHABLE_SECONDS)
-        if self.name() in SILENT_ACTIONS:
-            return []
-        listen = [FollowupAction("action_listen")]
-        if apologised_this_turn(tracker):
-            return listen
-        return [BotUttered(UNAVAILABLE, metadata={"apology": UNAVAILABLE_MARK}), *listen]
+            _unreachable_until = time.monotonic() + UNREACHABLE_SECONDS
+        return apology(self.name(), tracker)
+
+
+def apology(action_name: str, tracker: Any) -> list[Any]:
+    """What a failed action leaves: the apology (once per user message), then a listen."""
+    from rasa.shared.core.events import BotUttered, FollowupAction
+
+    if action_name in SILENT_ACTIONS:
+        return []
+    listen = [FollowupAction("action_listen")]
+    if apologised_this_turn(tracker):
+        return listen
+    return [BotUttered(UNAVAILABLE, metadata={"apology": UNAVAILABLE_MARK}), *listen]
 
 
 def session_max_turns() -> int:

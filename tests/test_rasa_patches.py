@@ -185,3 +185,25 @@ def test_a_long_session_ends_after_the_most_turns_but_not_inside_a_form_or_a_han
         new_session.update(event)
     assert rasa_patches.turns_in_session(new_session) == 0
     assert processor._has_session_expired(new_session) is False
+
+
+def test_the_window_does_not_feed_itself_and_the_first_call_after_it_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Users asking every second during an outage must not keep the window open for ever."""
+    import time
+
+    monkeypatch.setattr(rasa_patches, "_unreachable_until", 0.0)
+    run(RemoteAction("action_answer_topic", EndpointConfig("http://127.0.0.1:1/webhook")), tracker_after("在哪办"))
+    opened = rasa_patches._unreachable_until
+    run(RemoteAction("action_answer_topic", EndpointConfig("http://127.0.0.1:1/webhook")), tracker_after("在哪办"))
+    assert rasa_patches._unreachable_until == opened  # a call skipped inside the window does not extend it
+    monkeypatch.setattr(rasa_patches, "_unreachable_until", time.monotonic() - 0.1)  # the window has passed
+    answered = []
+
+    async def answering(*args: object) -> list:
+        answered.append(args)
+        return []
+
+    monkeypatch.setattr(rasa_patches, "original", lambda key: answering)
+    assert run(RemoteAction("action_answer_topic", EndpointConfig("http://127.0.0.1:2/webhook")),
+               tracker_after("在哪办")) == [] and len(answered) == 1  # the probe went through
+    monkeypatch.setattr(rasa_patches, "_unreachable_until", 0.0)

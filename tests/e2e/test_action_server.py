@@ -146,8 +146,7 @@ def test_a_frozen_then_killed_action_server_gets_an_apology_and_make_run_restart
             assert [r.get("text") for r in replies] == [rasa_patches.UNAVAILABLE]
         finally:
             os.kill(frozen, signal.SIGCONT)
-        time.sleep(rasa_patches.UNREACHABLE_SECONDS + 0.5)  # Rasa tries it again after that
-        assert "区市场监管局" in " ".join(r.get("text", "") for r in servers.say("owner-frozen", "注销公司找哪个部门"))
+        answered_again(servers, "owner-frozen")
 
         os.kill(frozen, signal.SIGKILL)
         assert [r.get("text") for r in servers.say("owner-killed", "注销公司找哪个部门")] == [rasa_patches.UNAVAILABLE]
@@ -162,6 +161,22 @@ def test_a_frozen_then_killed_action_server_gets_an_apology_and_make_run_restart
         while time.monotonic() < deadline and not back():
             time.sleep(0.5)
         assert action_server_pid() not in (0, frozen)
-        time.sleep(rasa_patches.UNREACHABLE_SECONDS + 0.5)
-        assert "区市场监管局" in " ".join(r.get("text", "") for r in servers.say("owner-killed", "注销公司找哪个部门"))
-        assert servers.user_turns("owner-killed") == ["注销公司找哪个部门", "注销公司找哪个部门"]  # nothing lost
+        asked = answered_again(servers, "owner-killed")
+        assert servers.user_turns("owner-killed") == ["注销公司找哪个部门"] * (1 + asked)  # nothing lost
+
+
+def answered_again(servers: Servers, sender: str) -> int:
+    """Ask every second, as users do during an outage, until answered: within the fail-fast
+    window and a little (the asking must not keep the window open). How many were asked."""
+    import time
+
+    import rasa_patches
+
+    deadline = time.monotonic() + rasa_patches.UNREACHABLE_SECONDS + 6
+    asked = 0
+    while time.monotonic() < deadline:
+        asked += 1
+        if "区市场监管局" in " ".join(r.get("text", "") for r in servers.say(sender, "注销公司找哪个部门")):
+            return asked
+        time.sleep(1)
+    raise AssertionError(f"not answered again within {rasa_patches.UNREACHABLE_SECONDS + 6:.0f} s of asking every second")
