@@ -127,7 +127,8 @@ class RestInput(RasaRestInput):
                 return response.text(json.dumps(refusal[0]) + "\n", content_type="text/event-stream")
             return response.json(refusal)
         if not flood.allow(f"{self.name()}:{posted.sender}"):
-            logger.info("rest: %s is sending faster than the flood guard allows", posted.sender)
+            if flood.refused_in_a_row(f"{self.name()}:{posted.sender}") == 1:  # logged once a run
+                logger.info("rest: %s is sending faster than the flood guard allows", posted.sender)
             refusal = [{"recipient_id": posted.sender, "text": flood.TOO_FAST}]
             if stream:
                 return response.text(json.dumps(refusal[0]) + "\n", content_type="text/event-stream")

@@ -229,9 +229,15 @@ class WebChatInput(SocketIOInput):
             logger.info("socket.io: a message of %d characters in %.128s refused", len(message), sender)
             await output.send_text_message(sender, limits.TOO_LONG)
             return
-        if not flood.allow(f"{self.name()}:{sender}"):
-            logger.info("socket.io: %.128s is sending faster than the flood guard allows", sender)
-            await output.send_text_message(sender, flood.TOO_FAST)
+        key = f"{self.name()}:{sender}"
+        if not flood.allow(key):
+            refused = flood.refused_in_a_row(key)
+            if refused == 1:  # told once; what follows in the same run costs nothing
+                logger.info("socket.io: %.128s is sending faster than the flood guard allows", sender)
+                await output.send_text_message(sender, flood.TOO_FAST)
+            elif refused >= flood.DROP_AFTER:
+                logger.warning("socket.io: %.128s went on flooding; its socket is closed", sender)
+                await self.sio.disconnect(sid, namespace=self.namespace)
             return
         metadata = data.get(self.metadata_key) or {}
         await on_new_message(UserMessage(message, output, sender,

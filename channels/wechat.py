@@ -222,7 +222,8 @@ class WeChatInput(InputChannel):
         if not await asyncio.to_thread(self.store.claim, key, self.kind, user):
             return await self.answer_retry(request, key, user, account)
         if not flood.allow(conversation_id(self.kind, user)):  # after the claim: WeChat's retries are one message
-            logger.info("%s: %s is sending faster than the flood guard allows", self.name(), user)
+            if flood.refused_in_a_row(conversation_id(self.kind, user)) == 1:
+                logger.info("%s: %s is sending faster than the flood guard allows", self.name(), user)
             await asyncio.to_thread(self.store.finish, key, "", "none")
             return self.seal(request, text_reply(user, account, flood.TOO_FAST))
         return await self.answer_first(request, key, user, account, text, on_new_message)

@@ -47,3 +47,13 @@ def test_a_bad_setting_stops_the_start(environ: dict) -> None:
     with pytest.raises(ValueError):
         flood.settings(environ)
     assert flood.settings({}) == (flood.DEFAULT_MESSAGES, flood.DEFAULT_SECONDS)
+
+
+def test_refusals_in_a_row_are_counted_until_one_is_accepted() -> None:
+    clock = Clock()
+    guard = FloodGuard(2, 10.0, clock)
+    results = [guard.allow("a") for _ in range(6)]
+    assert results == [True, True, False, False, False, False] and guard.refused_in_a_row("a") == 4
+    assert guard.refused_in_a_row("b") == 0
+    clock.now += 10.0
+    assert guard.allow("a") is True and guard.refused_in_a_row("a") == 0

@@ -220,3 +220,32 @@ def test_a_staff_reply_sent_while_the_widget_was_closed_is_shown_when_it_comes_b
     assert [m["text"] for m in missed] == ["您好，您的问题已记录，明天回复您。"]
     assert missed[0]["staff"] == {**staff, "at": at}
     assert asyncio.run(come_back(at)) == []  # already shown: not again
+
+
+def test_a_socket_that_floods_is_told_once_then_dropped(servers: Servers) -> None:
+    from channels import flood
+
+    async def flooding() -> tuple[list[dict], bool]:
+        client = socketio.AsyncClient(reconnection=False)
+        received: list[dict] = []
+        confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
+        client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
+        client.on("bot_uttered", received.append)
+        await client.connect(servers.url, socketio_path="/socket.io", transports=["websocket"])
+        await client.emit("session_request", {"session_id": None})
+        session = await asyncio.wait_for(confirmed, 10)
+        for n in range(flood.DEFAULT_MESSAGES + flood.DROP_AFTER + 20):
+            if not client.connected:
+                break
+            await client.emit("user_uttered", {"message": f"你好{n}", "session_id": session})
+        for _ in range(100):
+            if not client.connected:
+                break
+            await asyncio.sleep(0.1)
+        dropped = not client.connected
+        if client.connected:
+            await client.disconnect()
+        return received, dropped
+
+    received, dropped = asyncio.run(flooding())
+    assert [r.get("text") for r in received].count(flood.TOO_FAST) == 1 and dropped
