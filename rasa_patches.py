@@ -31,6 +31,11 @@ tests/test_rasa_patches.py fails — then read the new method and drop or rewrit
    SESSION_MAX_TURNS user messages (default 40) — never while a form is active or a person has
    the conversation; actions/session.py carries the topic into the new session.
 
+5. `tracker_store.create_engine_kwargs` gave the PostgreSQL tracker store's pool no
+   `pool_pre_ping`: after a PostgreSQL restart each pooled connection failed once, and Rasa's
+   fail-safe store answered from (and saved to) memory — follow-ups lost their history and 2–9
+   answered turns a restart never reached PostgreSQL. The patch adds `pool_pre_ping=True`.
+
 Applied by channels/rest.py, the REST channel that credentials.yml (and docker/credentials.yml)
 always mount, so every `rasa run` of this project has both; `rasa shell` and `rasa test` do not.
 """
@@ -45,6 +50,7 @@ import time
 from typing import Any, Callable
 
 from rasa.core import processor as rasa_processor
+from rasa.core import tracker_store as rasa_tracker_store
 from rasa.core.actions import action as rasa_action
 
 logger = logging.getLogger(__name__)
@@ -68,8 +74,12 @@ EXPECTED_SOURCES = {
     "RemoteAction._action_call_format": "428795b944f22edba142d278ec47a30098975b01463ba337ec447dade52a0492",
     "RemoteAction.run": "ccabf6f1160d527a157fad5bd285ce69e8221b1bcad23f8a61499b4360a1c17e",
     "MessageProcessor._has_session_expired": "aa0e659a9cfa1f70616523da75045bd87d4424a03432726722c7dc80a9869200",
+    "tracker_store.create_engine_kwargs": "dff5f092362096da88a6e62b71480d3d085fd321fef756b53fc822ab31526faa",
 }
-PATCHED_CLASSES = {"RemoteAction": rasa_action.RemoteAction, "MessageProcessor": rasa_processor.MessageProcessor}
+# where each patched method or function lives (a class, or a module for a function)
+PATCHED_CLASSES: dict[str, Any] = {"RemoteAction": rasa_action.RemoteAction,
+                                   "MessageProcessor": rasa_processor.MessageProcessor,
+                                   "tracker_store": rasa_tracker_store}
 
 _validator: Any = None
 applied: dict[str, bool] = {}
@@ -216,11 +226,21 @@ def has_session_expired(self: rasa_processor.MessageProcessor, tracker: Any) -> 
     return turns_in_session(tracker) >= session_max_turns()
 
 
+def engine_kwargs(url: Any) -> dict[str, Any]:
+    """Rasa's engine settings for the SQL tracker store, with each pooled connection checked
+    before use on PostgreSQL (a restart left every pooled one dead)."""
+    kwargs = original("tracker_store.create_engine_kwargs")(url)
+    if rasa_tracker_store.is_postgresql_url(url):
+        kwargs["pool_pre_ping"] = True
+    return kwargs
+
+
 PATCHES: dict[str, Callable[..., Any]] = {
     "RemoteAction._validate_action_result": validate_action_result,
     "RemoteAction._action_call_format": action_call_format,
     "RemoteAction.run": run_or_apologise,
     "MessageProcessor._has_session_expired": has_session_expired,
+    "tracker_store.create_engine_kwargs": engine_kwargs,
 }
 
 

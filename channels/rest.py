@@ -17,6 +17,8 @@ any size went to NLU, the log and the tracker. This subclass keeps its URL, its 
   `flood.TOO_FAST` as its one message, and no turn;
 - a sender in another channel's namespace (`wechat:…`, `wecom:…`, a widget's signed id) gets
   400: REST cannot speak in, or `/restart`, a WeChat user's or a widget's conversation;
+- when the assistant fails on a message (the lock store or the tracker store down) and said
+  nothing, 503 with `Retry-After` and the apology (`rasa_patches.UNAVAILABLE`), not `200 []`;
 - the input channel is always `rest`: Rasa let the body name another one, which a case then
   took for the channel its replies go out on.
 """
@@ -142,6 +144,9 @@ class RestInput(RasaRestInput):
                                              metadata=posted.metadata))
         except asyncio.CancelledError:
             logger.error("rest: the message from %s timed out", posted.sender)
-        except Exception:  # noqa: BLE001 - as Rasa's channel: answer with what was collected
+        except Exception:  # noqa: BLE001 - the lock or tracker store failed: say so, retryably
             logger.exception("rest: the assistant failed on a message from %s", posted.sender)
+            if not collector.messages:  # not `200 []`, which a client cannot tell from silence
+                return response.json([{"recipient_id": posted.sender, "text": rasa_patches.UNAVAILABLE}],
+                                     status=503, headers={"Retry-After": "5"})
         return response.json(collector.messages)

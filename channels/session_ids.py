@@ -35,12 +35,17 @@ def secret() -> bytes:
     if given:
         return given.encode()
     SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
-    try:  # O_EXCL: of two processes starting together, one writes and both read the same
-        descriptor = os.open(SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
+    if not SECRET_FILE.exists():  # written whole beside it, then linked in: of two processes
+        fresh = SECRET_FILE.with_name(f".{SECRET_FILE.name}.{os.getpid()}")  # starting together,
+        descriptor = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # one wins, and
+        with os.fdopen(descriptor, "w") as handle:  # neither can read a half-written file
             handle.write(secrets.token_hex(32))
-    except FileExistsError:
-        pass
+        try:
+            os.link(fresh, SECRET_FILE)
+        except FileExistsError:
+            pass
+        finally:
+            fresh.unlink(missing_ok=True)
     kept = SECRET_FILE.read_text().strip()
     if not kept:
         raise RuntimeError(f"{SECRET_FILE} is empty: remove it (a new one is made) or set WIDGET_SESSION_SECRET")

@@ -45,6 +45,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from cases.repository import BAD_RATINGS
+import rasa_patches
 from channels import flood, limits, session_ids
 from channels.socket_manager import client_manager
 from channels.store import store_for
@@ -240,6 +241,9 @@ class WebChatInput(SocketIOInput):
                 await self.sio.disconnect(sid, namespace=self.namespace)
             return
         metadata = data.get(self.metadata_key) or {}
-        await on_new_message(UserMessage(message, output, sender,
-                                         input_channel=self.name(),
-                                         metadata=metadata if isinstance(metadata, dict) else {}))
+        try:
+            await on_new_message(UserMessage(message, output, sender, input_channel=self.name(),
+                                             metadata=metadata if isinstance(metadata, dict) else {}))
+        except Exception:  # noqa: BLE001 - the lock or tracker store failed: the user hears of it
+            logger.exception("socket.io: the assistant failed on a message in %.128s", sender)
+            await output.send_text_message(sender, rasa_patches.UNAVAILABLE)

@@ -320,23 +320,28 @@ class Cluster:
             self.start_replica(index, token, endpoints, credentials)
             wait_for(f"Rasa :{port}", lambda port=port: self.replica_ready(port, token), timeout=300)
 
+    def started(self, prefix: str) -> list[str]:
+        """Names of the processes of a kind that an `up` started (whatever PROD_REPLICAS says now)."""
+        return sorted(path.stem for path in self.pids.glob(f"{prefix}-*.pid"))
+
     def down(self) -> None:
         self.stop("console")
-        for index in range(self.replicas):
-            self.stop(f"rasa-{index + 1}")
+        for name in self.started("rasa"):
+            self.stop(name)
         pid_file = self.folder / "nginx.pid"
         if pid_file.exists():
             subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-s", "quit", "-c",
                             str(self.folder / "nginx.conf"), "-p", str(self.folder)], capture_output=True)
             wait_gone(self.pids / "nginx.pid")
-        for index in range(self.action_servers):
-            self.stop(f"actions-{index + 1}")
+        for name in self.started("actions"):
+            self.stop(name)
         self.stop("redis")
         self.stop_postgres()
 
     def status(self) -> dict[str, int | None]:
-        names = ["redis", "nginx", "console", *(f"actions-{i + 1}" for i in range(self.action_servers)),
-                 *(f"rasa-{i + 1}" for i in range(self.replicas))]
+        names = ["redis", "nginx", "console",
+                 *sorted({*self.started("actions"), *(f"actions-{i + 1}" for i in range(self.action_servers))}),
+                 *sorted({*self.started("rasa"), *(f"rasa-{i + 1}" for i in range(self.replicas))})]
         found = {name: self.running(name) for name in names}
         found["postgres"] = 1 if self.postgres_ready() else None
         return found

@@ -54,7 +54,9 @@ def render(topology: Topology) -> str:
         "PUBLIC_LISTEN": topology.public_listen,
         "INTERNAL_LISTEN": topology.internal_listen,
         # a replica that fails is left alone for 5 s, then tried again
-        "RASA_SERVERS": servers(topology.rasa, " max_fails=1 fail_timeout=5s"),
+        # never marked down for a slow answer (one 30 s wait made both "failed": 502 for everyone);
+        # a refused connection is still passed to the next replica, request by request
+        "RASA_SERVERS": servers(topology.rasa, " max_fails=0"),
         "ACTION_SERVERS": servers(topology.actions, " max_fails=1 fail_timeout=5s"),
         "CONSOLE_SERVERS": servers(topology.console, " max_fails=1 fail_timeout=5s"),
         "WIDGET_ROOT": topology.widget_root,

@@ -207,3 +207,10 @@ def test_the_window_does_not_feed_itself_and_the_first_call_after_it_probes(monk
     assert run(RemoteAction("action_answer_topic", EndpointConfig("http://127.0.0.1:2/webhook")),
                tracker_after("在哪办")) == [] and len(answered) == 1  # the probe went through
     monkeypatch.setattr(rasa_patches, "_unreachable_until", 0.0)
+
+
+def test_the_postgresql_tracker_store_checks_a_pooled_connection_before_using_it() -> None:
+    from rasa.core import tracker_store
+
+    assert tracker_store.create_engine_kwargs("postgresql://zhuqi@127.0.0.1:5432/zhuqi")["pool_pre_ping"] is True
+    assert "pool_pre_ping" not in tracker_store.create_engine_kwargs("sqlite:///tracker.db")
