@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup system-packages venv widget console ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu bench-answers up-prod down-prod status-prod roll-prod bench-lock bench-replica bench-hardening insight clean
+.PHONY: help setup system-packages venv widget console ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu bench-answers up-prod down-prod status-prod roll-prod bench-lock bench-replica bench-hardening bench-prod insight clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -103,6 +103,9 @@ bench-replica: venv ## one replica beside a bare `rasa init` bot, interleaved: t
 
 bench-hardening: venv ## the input bound, floods, ratings, cases, a frozen and a killed action server, on `make run` (~5 min)
 	$(PY) scripts/bench_hardening.py --out reports/hardening
+
+bench-prod: venv ## the production topology under load and faults, through nginx (needs RASA_AUTH_TOKEN; ~30 min)
+	$(PY) scripts/bench_prod.py all --json reports/prod/bench_prod.json
 
 clean: ## remove models, reports and the local tracker database
 	rm -rf models/*.tar.gz reports tracker.db .pytest_cache
