@@ -14,7 +14,6 @@ tests/test_rasa_patches.py fails — then read the new method and drop or rewrit
    latest `ACTION_TRACKER_EVENTS` events (default 40); slots, the latest message, the active loop
    and followup action travel in their own fields and are untouched. Our actions look back only a
    few user messages (actions/clarify.py, topics.py, handoff.py).
-
 3. `RemoteAction.run` waited up to five minutes for the action server (DEFAULT_REQUEST_TIMEOUT)
    and, when it failed, raised: Rasa logged it and went on without a word to the user, who
    saw nothing at all. The patch gives the call ACTION_TIMEOUT_SECONDS (default 4) and turns a
@@ -23,21 +22,19 @@ tests/test_rasa_patches.py fails — then read the new method and drop or rewrit
    breaker, ten calls later). After a timeout or a refusal, calls fail at once for
    UNREACHABLE_SECONDS (5), so no other user waits out the timeout meanwhile. An action
    rejection (400: a form's validation) is still Rasa's to handle.
-
 4. `MessageProcessor._has_session_expired` ended a session only after
    `session_expiration_time` minutes of silence, so a busy conversation's session grew without
-   bound: Rasa reloads and featurizes every event of the session on every message, and the
-   latency of turn 90 was 1.55x that of turn 10. The patch also ends it after
+   bound: Rasa reloads and featurizes every event of the session on every message, and turns
+   81-100 of one conversation took 2.23x as long as turns 1-20 (77 against 34 ms). The patch also ends it after
    SESSION_MAX_TURNS user messages (default 40) — never while a form is active or a person has
    the conversation; actions/session.py carries the topic into the new session.
-
 5. `tracker_store.create_engine_kwargs` gave the PostgreSQL tracker store's pool no
    `pool_pre_ping`: after a PostgreSQL restart each pooled connection failed once, and Rasa's
    fail-safe store answered from (and saved to) memory — follow-ups lost their history and 2–9
    answered turns a restart never reached PostgreSQL. The patch adds `pool_pre_ping=True`.
 
 Applied by channels/rest.py, the REST channel that credentials.yml (and docker/credentials.yml)
-always mount, so every `rasa run` of this project has both; `rasa shell` and `rasa test` do not.
+always mount, so every `rasa run` of this project has them all; `rasa shell` and `rasa test` do not.
 """
 
 from __future__ import annotations
