@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup system-packages venv widget console ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu bench-answers up-prod down-prod status-prod roll-prod bench-lock bench-replica bench-hardening bench-prod insight clean
+.PHONY: help setup system-packages venv widget console ratings kb kb-validate kb-check train run staff shell test test-unit test-dialogue evaluate bench-nlu bench-answers up-prod down-prod status-prod roll-prod bench-lock bench-replica bench-hardening bench-prod insight retrain clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ test-dialogue: venv ## rasa data validate and the conversation tests in tests/te
 
 insight: venv ## sync turns from the tracker store, print the report tables as CSV (FROM= TO= DEPT= CHANNEL= TABLE=)
 	$(PY) scripts/insight.py $(if $(FROM),--from "$(FROM)") $(if $(TO),--to "$(TO)") $(if $(DEPT),--department "$(DEPT)") $(if $(CHANNEL),--channel "$(CHANNEL)") $(if $(TABLE),--table "$(TABLE)")
+
+retrain: venv ## train on data/nlu/reviewed.yml at low priority; publish only past the NLU floors (RASA_URL= for make run)
+	$(PY) scripts/retrain.py $(if $(RASA_URL),--rasa-url $(RASA_URL))
 
 ratings: venv ## count the widget's 好差评 ratings per department and topic
 	$(PY) scripts/ratings.py
