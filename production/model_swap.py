@@ -7,12 +7,13 @@ Two ways a served model changes (docs/retrain.md):
   the file is the swap; `wait_for_pull` watches each replica's `/status` until it reports
   another model.
 - `make run`: one Rasa server with `--enable-api` and no model server. `swap` sends it
-  `PUT /model` with the file's absolute path and waits until `/status` reports the new
-  `model_id`, then parses one message so that no user pays for the first call's TF graphs.
+  `PUT /model` with the file's absolute path, waits until `/status` reports the new
+  `model_id`, then parses one message with it.
 
 Rasa 3.6 loads a model on its event loop in both cases (`Agent.load_model` is synchronous):
-while it loads, messages wait in the socket's backlog and are answered afterwards; none is
-refused (docs/retrain.md has the measured stall).
+for 5–8 s no conversation is answered, and an action call in flight when it began times out
+(an apology to every user for the next 5 s). `load_models_off_the_loop`, applied in the server
+process, builds the model in a worker thread instead (docs/retrain.md has the measurements).
 """
 
 from __future__ import annotations
@@ -83,10 +84,12 @@ def swap(url: str, token: str | None, model: Path, expected_id: str, timeout: fl
     parse's latency); raises SwapError when the server refuses or never reports the model.
     """
     base = url.rstrip("/")
+    probe = StallProbe(base)
     started = time.monotonic()
     try:
-        answer = requests.put(f"{base}/model", params=_auth(token),
-                              json={"model_file": str(model.resolve())}, timeout=PUT_TIMEOUT)
+        with probe:
+            answer = requests.put(f"{base}/model", params=_auth(token),
+                                  json={"model_file": str(model.resolve())}, timeout=PUT_TIMEOUT)
     except requests.RequestException as error:
         raise SwapError(f"{base}: PUT /model failed: {error}") from error
     if answer.status_code != 204:
@@ -103,11 +106,42 @@ def swap(url: str, token: str | None, model: Path, expected_id: str, timeout: fl
         time.sleep(0.5)
     loaded_seconds = time.monotonic() - started
     return {"url": base, "put_seconds": round(put_seconds, 2), "loaded_seconds": round(loaded_seconds, 2),
-            "warm_up_seconds": warm_up(base, token)}
+            "stalled_seconds": round(probe.longest, 2), "first_parse_seconds": warm_up(base, token)}
+
+
+class StallProbe:
+    """Asks the server's `/` twice a second while the PUT runs: the slowest answer is how long
+    its event loop stopped answering everyone (Rasa 3.6 loads the model on it)."""
+
+    def __init__(self, url: str, every: float = 0.5) -> None:
+        import threading
+
+        self.url, self.every, self.longest = url, every, 0.0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            started = time.monotonic()
+            try:
+                requests.get(f"{self.url}/", timeout=PUT_TIMEOUT)
+            except requests.RequestException:
+                pass
+            self.longest = max(self.longest, time.monotonic() - started)
+            self.done.wait(self.every)
+
+    def __enter__(self) -> "StallProbe":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.done.set()
+        self.thread.join(timeout=PUT_TIMEOUT)
 
 
 def warm_up(url: str, token: str | None) -> float | None:
-    """Parse one message (`POST /model/parse`, no conversation touched); its latency in s."""
+    """Parse one message with the new model (`POST /model/parse`, no conversation touched):
+    its latency in s, None when it failed."""
     started = time.monotonic()
     try:
         answer = requests.post(f"{url.rstrip('/')}/model/parse", params=_auth(token),

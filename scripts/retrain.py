@@ -7,8 +7,9 @@
 One run (docs/retrain.md): count the reviewed examples (data/nlu/reviewed.yml, written by the
 console's review inbox) and those new since the last published run; measure the current model
 on the held-out set and the robustness benchmark (`heldout_before`); train a candidate into
-models/candidates/ in a `nice -n 19` process (fine-tuning the current model, or a full
-training when Rasa refuses to fine-tune or the fine-tuned candidate misses a floor); measure
+models/candidates/ in a `nice -n 19` process with TensorFlow on one thread per pool
+(fine-tuning the current model, or a full training when Rasa refuses to fine-tune or the
+fine-tuned candidate misses a floor); measure
 it (`heldout_after`) against the floors tests/nlu/test_heldout.py and test_bench.py assert;
 if it passes, publish it as models/zhuqi.tar.gz in one rename and have each `--rasa-url`
 server load it (`PUT /model`; `make up-prod` replicas pull the file by themselves,
@@ -131,7 +132,7 @@ def _rounded(value):
     return round(value, 4) if isinstance(value, float) else value
 
 
-def test_constants(path: Path) -> dict[str, float]:
+def module_constants(path: Path) -> dict[str, float]:
     """The module-level number constants of a test file, read without importing it (importing
     tests/nlu/test_bench.py loads TensorFlow)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -143,8 +144,8 @@ def test_constants(path: Path) -> dict[str, float]:
 def floors() -> list[tuple[str, str, float]]:
     """(figure path, name, floor) of every floor the test suite asserts on NLU, read from the
     tests themselves so the two never disagree."""
-    held = test_constants(ROOT / "tests" / "nlu" / "test_heldout.py")
-    bench = test_constants(ROOT / "tests" / "nlu" / "test_bench.py")
+    held = module_constants(ROOT / "tests" / "nlu" / "test_heldout.py")
+    bench = module_constants(ROOT / "tests" / "nlu" / "test_bench.py")
     return [("intent_macro_f1", "held-out intent macro F1", held["MACRO_F1_FLOOR"]),
             ("routing_accuracy", "held-out routing accuracy", held["ROUTING_FLOOR"]),
             ("out_of_scope_rejection", "held-out out-of-scope rejection", held["OUT_OF_SCOPE_FLOOR"]),
@@ -471,11 +472,15 @@ class Retrain:
         if problems:
             status.finish("failed", summary + "; not loaded everywhere: " + "; ".join(problems))
             return 1
-        status.finish("done", summary + (f"; loaded by {len(servers)} server(s)" if servers else ""))
+        stalls = [server["stalled_seconds"] for server in servers if "stalled_seconds" in server]
+        status.finish("done", summary + (f"; loaded by {len(servers)} server(s)" if servers else "")
+                      + (f", which stopped answering for up to {max(stalls):.1f} s while loading it"
+                         if stalls and max(stalls) >= STALL_WORTH_SAYING else ""))
         return 0
 
 
 PULL_TIMEOUT = 60.0
+STALL_WORTH_SAYING = 2.0  # seconds: Rasa 3.6 without production.model_swap's patch stalls 5-8 s
 SUMMARY = [("held-out routing", "routing_accuracy"), ("macro F1", "intent_macro_f1"),
            ("out of scope", "out_of_scope_rejection"), ("benchmark routing", "bench.routing_accuracy")]
 

@@ -103,7 +103,7 @@ def test_the_floors_are_the_ones_the_tests_assert() -> None:
     assert by_path["intent_macro_f1"] == test_heldout.MACRO_F1_FLOOR
     assert by_path["routing_accuracy"] == test_heldout.ROUTING_FLOOR
     assert by_path["out_of_scope_rejection"] == test_heldout.OUT_OF_SCOPE_FLOOR
-    bench = retrain.test_constants(retrain.ROOT / "tests" / "nlu" / "test_bench.py")
+    bench = retrain.module_constants(retrain.ROOT / "tests" / "nlu" / "test_bench.py")
     assert by_path["bench.routing_accuracy"] == bench["ROUTING_FLOOR"]
     assert by_path["bench.routing_margin"] == bench["MARGIN_OVER_BM25"]
 
@@ -165,6 +165,32 @@ def test_a_failed_copy_leaves_the_old_model_intact(tmp_path: Path) -> None:
     assert not (tmp_path / ".zhuqi.tar.gz.tmp").exists()
 
 
+def test_swap_waits_for_the_new_model_and_measures_the_stall(monkeypatch, tmp_path: Path) -> None:
+    import time
+
+    class Answer:
+        def __init__(self, status_code: int = 200, body: dict | None = None) -> None:
+            self.status_code, self.ok, self.body, self.text = status_code, status_code < 400, body or {}, ""
+
+        def json(self) -> dict:
+            return self.body
+
+    def put(*args, **kwargs) -> Answer:
+        started = time.monotonic()
+        while time.monotonic() - started < 0.3:  # the server loading (time.sleep is patched below)
+            pass
+        return Answer(204)
+
+    reported = iter(["old", "new"])
+    monkeypatch.setattr(model_swap.requests, "put", put)
+    monkeypatch.setattr(model_swap.requests, "get", lambda url, **k: Answer(body={"model_id": next(reported, "new")}))
+    monkeypatch.setattr(model_swap.requests, "post", lambda *a, **k: Answer())
+    monkeypatch.setattr(model_swap.time, "sleep", lambda seconds: None)
+    done = model_swap.swap("http://rasa", None, tmp_path / "m.tar.gz", "new")
+    assert done["url"] == "http://rasa" and done["put_seconds"] >= 0.3
+    assert done["first_parse_seconds"] is not None and done["stalled_seconds"] >= 0
+
+
 def test_wait_for_pull_waits_for_every_replica(monkeypatch) -> None:
     answers = {"r1": iter(["old", "new"]), "r2": iter(["old", "old", "new"])}
     monkeypatch.setattr(model_swap, "status", lambda url, token: {"model_id": next(answers[url], "new")})
@@ -176,6 +202,7 @@ def test_swap_refused_by_the_server_says_so(monkeypatch, tmp_path: Path) -> None
         status_code, text = 401, "NotAuthenticated"
 
     monkeypatch.setattr(model_swap.requests, "put", lambda *a, **k: Refused())
+    monkeypatch.setattr(model_swap.requests, "get", lambda *a, **k: Refused())
     with pytest.raises(model_swap.SwapError, match="401"):
         model_swap.swap("http://rasa", "wrong", tmp_path / "m.tar.gz", "new")
 
@@ -341,3 +368,64 @@ def test_the_review_inboxs_long_form_is_counted(tmp_path) -> None:
                         '    metadata: {labelled_by: boss, labelled_at: "2026-12-01T20:00:00+08:00"}\n'
                         '- intent: tax\n  examples: |\n    - 个体户怎么报税\n', encoding="utf-8")
     assert retrain.reviewed_examples(reviewed) == [("utilities", "饭店接天然气要多久"), ("tax", "个体户怎么报税")]
+
+
+# -- in the server: the new model built off the event loop ---------------------------------------
+@pytest.fixture
+def unpatched(monkeypatch):
+    """Rasa's functions put back after the test, whatever it patched."""
+    import rasa.core.agent as rasa_agent
+    import rasa.server as rasa_server
+
+    monkeypatch.setattr(rasa_server, "_load_agent", rasa_server._load_agent)
+    monkeypatch.setattr(rasa_agent, "_update_model_from_server", rasa_agent._update_model_from_server)
+    monkeypatch.setattr(model_swap, "_originals", {})
+    return rasa_server, rasa_agent
+
+
+def test_the_patch_applies_to_this_rasa(unpatched) -> None:
+    rasa_server, rasa_agent = unpatched
+    assert model_swap.load_models_off_the_loop() == {"rasa.server._load_agent": True,
+                                                     "rasa.core.agent._update_model_from_server": True}
+    assert rasa_server._load_agent is model_swap._load_agent
+    assert rasa_agent._update_model_from_server is model_swap._update_model_from_server
+    assert model_swap.load_models_off_the_loop() == {"rasa.server._load_agent": True,
+                                                     "rasa.core.agent._update_model_from_server": True}
+
+
+def test_the_patch_leaves_a_changed_rasa_alone(unpatched, monkeypatch) -> None:
+    rasa_server, _ = unpatched
+    monkeypatch.setitem(model_swap.EXPECTED_SOURCES, "rasa.server._load_agent", "0" * 64)
+    assert model_swap.load_models_off_the_loop()["rasa.server._load_agent"] is False
+    assert rasa_server._load_agent is not model_swap._load_agent
+
+
+def test_the_processor_is_built_in_a_thread_and_set_on_the_loop(monkeypatch) -> None:
+    import asyncio
+    import threading
+
+    import rasa.core.processor
+
+    built_in: list[int] = []
+
+    class Processor:
+        domain = None
+
+        def __init__(self, **kwargs) -> None:
+            built_in.append(threading.get_ident())
+            self.kwargs = kwargs
+
+    class Agent:
+        tracker_store = type("Store", (), {"domain": "old"})()
+        lock_store = action_endpoint = nlg = http_interpreter = None
+        processor = None
+
+        def _set_fingerprint(self, fingerprint) -> None:
+            self.fingerprint = fingerprint
+
+    monkeypatch.setattr(rasa.core.processor, "MessageProcessor", Processor)
+    agent = Agent()
+    asyncio.run(model_swap.set_model_off_the_loop(agent, "model.tar.gz", "etag"))
+    assert built_in and built_in[0] != threading.get_ident()
+    assert isinstance(agent.processor, Processor) and agent.processor.kwargs["model_path"] == "model.tar.gz"
+    assert agent.fingerprint == "etag" and agent.tracker_store.domain is None
