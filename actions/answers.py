@@ -26,6 +26,9 @@ CHECKED_ASPECTS = ("time", "cost", "count")
 NEAR_BEST = 0.9
 # a unit off the topic answers only when its words agree this well (share of the best BM25)
 OFF_TOPIC_MATCH = 0.8
+# an older plan's item gives way to the latest plan's on the same fact within this share
+# (2023 第20条's 用气 10 个工作日 over 2021 第6条's 13: the shorter sentence scores higher)
+NEWER_PLAN = 0.8
 # a unit merely near the topic answers a time/cost/count question only with words this close
 MIN_ASPECT_MATCH = 0.4
 # NLU could not place a message: a unit answers it anyway when the words agree well enough —
@@ -69,7 +72,9 @@ def says_yes(question: str, ask: Ask, passage: str) -> bool:
 
 
 def _lead(kb: KnowledgeBase, topic: Topic, unit: AnswerUnit | None) -> Department:
-    if unit and topic.id not in unit.topics and unit.lead and unit.kind != "channel":
+    """The department the cited passage makes responsible: a policy item's own lead unit
+    (第52条 招商回访 is 区招商服务中心's even on a topic 区发展改革委 leads), else the topic's."""
+    if unit and unit.lead and unit.kind != "channel" and (unit.kind == "policy" or topic.id not in unit.topics):
         return kb.departments[unit.lead[0]]
     return kb.lead_of(topic)[0]
 
@@ -81,8 +86,9 @@ def _channel(kb: KnowledgeBase, topic: Topic, unit: AnswerUnit | None, named: li
     return None
 
 
-def _pick(ranked: list[Ranked], topic: Topic, ask: Ask) -> Ranked | None:
-    """The best unit; for a time/cost/count question the best one near the top that holds it."""
+def _pick(ranked: list[Ranked], topic: Topic, ask: Ask, latest: int | None = None) -> Ranked | None:
+    """The best unit; for a time/cost/count question the best one near the top that holds it
+    (`latest`: the plan year whose items replace older ones)."""
     candidates = [r for r in ranked if r.prior or r.match >= OFF_TOPIC_MATCH]
     if not candidates:
         return ranked[0] if ranked else None
@@ -94,12 +100,27 @@ def _pick(ranked: list[Ranked], topic: Topic, ask: Ask) -> Ranked | None:
                    and (r.prior >= ranker.TOPIC_BONUS or r.match >= MIN_ASPECT_MATCH)]
         if holding and holding[0].score >= best.score * NEAR_BEST:
             # of those about as good, the one the topic itself cites (开办企业 → 全流程“零成本”)
+            # and of the items, the latest plan's: its 10 个工作日 replaces the 2021 plan's 13
             close = [r for r in holding if r.score >= holding[0].score * NEAR_BEST]
-            return max(close, key=lambda r: (r.prior, r.score))
+            chosen = max(close, key=lambda r: (r.prior, r.score))
+            if chosen.unit.year and chosen.unit.year != latest:
+                newer = [r for r in holding if r.unit.year == latest and r.prior >= chosen.prior
+                         and r.score >= chosen.score * NEWER_PLAN]
+                return newer[0] if newer else chosen
+            return chosen
         on_topic = [r for r in holding if r.prior]
         if on_topic:
             return on_topic[0]
     return best
+
+
+def _in_documents_words(ranked: list[Ranked], best: Ranked | None) -> Ranked | None:
+    """A channel's description is the knowledge base's summary; the seed sentence that sets the
+    channel up (「设立涉税费争议调解室…」, cited to its item) answers 「在哪办」 in the documents' words."""
+    if best is None or best.unit.kind != "channel":
+        return best
+    quotes = [r for r in ranked if r.unit.kind == "figure" and r.unit.channel == best.unit.channel]
+    return quotes[0] if quotes else best
 
 
 def _contact(kb: KnowledgeBase, index: UnitIndex, departments: list[str]) -> AnswerUnit | None:
@@ -163,18 +184,20 @@ def answer(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None = None,
                       missing=ask.missing, subject=subject)
     if ask.primary == "department":
         return _who(kb, index, topic, ask, named_channels)
-    query = f"{context} {text}".strip()
+    english = bool(typed) and mostly_english(typed)
+    # an English question is searched in its own words (search_synonyms.yml gives them the
+    # documents' terms) beside the few Chinese terms the normalizer reduced it to
+    query = " ".join(filter(None, [context, typed if english else "", text]))
     ranked = index.rank(query, topic.id, ask, channels=named_channels, topic_channels=topic.channels,
                         only_topic=only_topic)
-    best = _pick(ranked, topic, ask)
-    if ask.primary == "channel":  # 「在哪办」: the channel's own description, when the topic has one
-        best = next((r for r in ranked if r.unit.kind == "channel" and r.prior), best)
+    best = _pick(ranked, topic, ask, index.latest_year)
+    if ask.primary == "channel":  # 「在哪办」: the channel the topic uses, in the documents' words
+        best = _in_documents_words(ranked, next((r for r in ranked if r.unit.kind == "channel" and r.prior), best))
     if best is None or (ask.primary in CHECKED_ASPECTS and ask.primary not in best.unit.aspects):
         return Answer(topic, ask, None, "", kb.lead_of(topic)[0], _channel(kb, topic, None, named_channels),
                       missing=ask.primary or "fact", subject=subject)
     unit = best.unit
     passage = ranker.passage(unit, query, ask)
-    english = bool(typed) and mostly_english(typed)  # its Chinese terms are the normalizer's, not the question's
     return Answer(topic, ask, unit, passage, _lead(kb, topic, unit), _channel(kb, topic, unit, named_channels),
                   yes=not english and says_yes(text, ask, passage))
 
@@ -184,8 +207,9 @@ def search(kb: KnowledgeBase, text: str, typed: str | None = None, *, entities: 
     """A message NLU could not place: answered by the unit it matches clearly, on that unit's
     topic, or None (the assistant asks back)."""
     index = index or ranker.default()
-    ranked = index.rank(text, None, analyse(text, typed))
-    words = ranker.content_words(text)
+    query = f"{typed} {text}" if typed and mostly_english(typed) else text
+    ranked = index.rank(query, None, analyse(text, typed))
+    words = ranker.content_words(query)
     if not ranked or not words:
         return None
     unit = ranked[0].unit
@@ -196,3 +220,26 @@ def search(kb: KnowledgeBase, text: str, typed: str | None = None, *, entities: 
     if topic is None:
         return None
     return answer(kb, topic, text, typed, entities=entities, index=index)
+
+
+def for_department(kb: KnowledgeBase, text: str, typed: str | None = None, *, entities: list[dict] | None = None,
+                   fallback_topic: Topic | None = None, index: UnitIndex | None = None) -> Answer | None:
+    """A message NLU could not place that asks a named department for what no policy holds
+    (「营商办电话多少」, 「市场监管局局长叫什么」): its published contact, or that the documents
+    publish none and where to ask. None when it asks for no such thing or names no department."""
+    index = index or ranker.default()
+    ask = analyse(text, typed)
+    named = [str(e.get("value")) for e in entities or [] if e.get("entity") == "department"
+             and str(e.get("value")) in kb.departments]
+    if not ask.missing or not named:
+        return None
+    department = kb.departments[named[0]]
+    topic = next((t for t in kb.topics.values() if department.id in t.lead), None) or fallback_topic
+    if topic is None:
+        return None
+    contact = _contact(kb, index, [department.id]) if ask.missing in ("phone", "person") else None
+    if contact:
+        return Answer(topic, ask, contact, contact.text, department, None)
+    return Answer(topic, ask, None, "", department, _channel(kb, topic, None, []), missing=ask.missing,
+                  subject=department.name)
+

@@ -84,8 +84,12 @@ class ActionClarifyTopic(KnowledgeAction):
         topic = self.kb.topic(tracker.get_slot("topic"))
         fragment = is_fragment(tracker)
         message = tracker.latest_message or {}
-        found = None if fragment else answers.search(self.kb, message.get("text") or "", typed_text(tracker),
-                                                     entities=message.get("entities") or [])
+        text, typed, entities = message.get("text") or "", typed_text(tracker), message.get("entities") or []
+        choices = candidate_topics(self.kb, tracker)
+        found = answers.for_department(self.kb, text, typed, entities=entities,
+                                       fallback_topic=self.kb.topic(choices[0]) if choices else topic)
+        if found is None and not fragment:
+            found = answers.search(self.kb, text, typed, entities=entities)
         if found is not None:  # the words match one passage clearly: answer it on its topic
             text, card = rendered(self.kb, tracker, found)
             send(dispatcher, tracker, text, card)

@@ -128,6 +128,7 @@ class UnitIndex:
         self.by_id = {u.id: u for u in units}
         self.okapi = Okapi((terms(u.index_text) for u in units), k1=k1, b=b)
         self.idf = self.okapi.idf
+        self.latest_year = max((u.year for u in units if u.year), default=None)
 
     def bm25(self, query: list[str], i: int) -> float:
         return self.okapi.score(set(query), i)

@@ -27,7 +27,7 @@ ASPECT_PATTERNS: dict[str, re.Pattern[str]] = {
     # a processing time; 「24小时自助服务区」 is an opening time, not how long a service takes
     "time": re.compile(r"\d+(\.\d+)?\s*(个)?(工作日|天|分钟)|(?<![\d.])(?!24)\d{1,2}(\.\d+)?\s*个?小时"
                        r"|[一二三四五六七八九十两半]+(个)?(工作日|天|小时)"
-                       r"|时限|办结|即办|当场办|立等|限时|压减至|压缩至|压缩到|压减到|一日办|当日"),
+                       r"|时限|即办|当场办|立等|限时|压减至|压缩至|压缩到|压减到|一日办|当日"),
     "count": re.compile(r"\d+(\.\d+)?\s*(余|多)?\s*(个|家|项|户|名|件|枚|台|张|条|所|类|批|万|亿|%|倍|次)"
                         r"|[一二三四五六七八九十百千]+(个|家|项|户|名|类|批)"),
     # what a business pays: free, zero cost, an amount (a fee cut or a subsidy is no price)
@@ -60,6 +60,7 @@ class AnswerUnit:
     related: tuple[str, ...] = ()  # topics an article sentence names, or that cite an item of its category
     channel: str | None = None  # the channel a channel description or figure is about
     title: str | None = None  # a heading that names the unit (item category, channel name)
+    year: int | None = None  # a policy item's plan year: the 2023 list supersedes the 2021 plan
 
     @property
     def index_text(self) -> str:
@@ -84,7 +85,7 @@ class _Builder:
     def add(self, unit_id: str, kind: str, text: str, file: str, ref: str, cite: str, *,
             lead: Iterable[str] = (), co: Iterable[str] = (), topics: Iterable[str] = (),
             about: Iterable[str] = (), related: Iterable[str] = (), channel: str | None = None,
-            title: str | None = None) -> bool:
+            title: str | None = None, year: int | None = None) -> bool:
         """Add a unit, or merge its topics and aspects into the unit of the same passage (False)."""
         key = (file, text)
         existing = self.by_text.get(key)
@@ -100,7 +101,7 @@ class _Builder:
             "id": unit_id, "kind": kind, "text": text, "cite": cite, "file": file, "ref": ref,
             "lead": list(lead), "co": list(co), "topics": list(dict.fromkeys(topics)),
             "aspects": list(aspects_of(text, about)), "related": list(related), "channel": channel,
-            "title": title,
+            "title": title, "year": year,
         }
         return True
 
@@ -111,6 +112,23 @@ class _Builder:
         if self.add(unit_id, "figure", quote.text, quote.file, quote.ref, self.kb.cite(quote),
                     lead=lead, topics=topics, about=quote.about, **extra):
             self.numbered[prefix] += 1
+
+
+FACT_CLAUSE = re.compile(r"[^，,；;]+")
+
+
+def fact_clauses(sentence: str) -> list[str]:
+    """A sentence that states two time limits or counts (「用水报装…不超过8个工作日，用气报装…
+    不超过10个工作日」) as one clause per fact, so that each can answer alone; else the sentence."""
+    pieces = [(m.start(), m.end()) for m in FACT_CLAUSE.finditer(sentence)]
+    starts = [start for start, end in pieces
+              if ASPECT_PATTERNS["time"].search(sentence[start:end]) and re.search(r"\d", sentence[start:end])]
+    if len(starts) < 2:
+        return [sentence]
+    # each fact keeps the clauses after it (「其中，涉及开挖占绿的，备案…2日」), the first those before
+    bounds = [0, *starts[1:], len(sentence)]
+    groups = [sentence[a:b].strip().rstrip("，,；; ") for a, b in zip(bounds, bounds[1:])]
+    return groups if all(len(g) >= MIN_SENTENCE for g in groups) else [sentence]
 
 
 def _topics_quoting(kb: KnowledgeBase) -> dict[str, list[str]]:
@@ -210,13 +228,15 @@ def build(kb: KnowledgeBase, sources: Path) -> list[dict[str, Any]]:
         near = [t for t in dict.fromkeys(by_category.get((policy.doc, policy.category), [])) if t not in topics]
         builder.add(policy.id, "policy", policy.text, policy.source["file"], policy.source["ref"], cite,
                     lead=policy.lead, co=policy.co, topics=topics, about=_about(kb, policy.id), related=near,
-                    title=policy.category)
+                    title=policy.category, year=policy.year)
         # and each of its sentences: an item often holds several commitments, and the one asked
         # about is found (and shown) best on its own
         sentences = [t.strip() for t in SENTENCE_END.split(policy.text) if len(t.strip()) >= MIN_SENTENCE]
-        for n, sentence in enumerate(sentences if len(sentences) > 1 else [], 1):
+        parts = [c for t in sentences for c in fact_clauses(t)]
+        for n, sentence in enumerate(parts if len(parts) > 1 else [], 1):
             builder.add(f"{policy.id}_{n}", "policy", sentence, policy.source["file"], policy.source["ref"], cite,
-                        lead=policy.lead, co=policy.co, topics=topics, related=near, title=policy.category)
+                        lead=policy.lead, co=policy.co, topics=topics, related=near, title=policy.category,
+                        year=policy.year)
     for department in kb.departments.values():
         if department.contact:
             parts = [f"{k}：{v}" for k, v in (("联系人", department.contact.get("person")),

@@ -179,6 +179,13 @@ async def replay(agent: Any, turns: list[str]) -> tuple[str, list[str], str | No
     return visible_text(messages), actions, topic, messages
 
 
+def answered_unit(messages: list[dict[str, Any]]) -> str | None:
+    """The answer unit the reply cited (its service card says), for reading the misses."""
+    cards = [m["custom"] for m in messages if isinstance(m.get("custom"), dict) and m["custom"].get("type") == "service_card"]
+    answered = (cards[-1].get("answer") or {}) if cards else {}
+    return answered.get("unit")
+
+
 def short_outcome(case: dict[str, Any], actions: list[str], messages: list[dict[str, Any]]) -> str:
     """followup (an answer on an expected topic), ask_back, wrong_topic, or what went wrong."""
     cards = [m["custom"] for m in messages if isinstance(m.get("custom"), dict) and m["custom"].get("type") == "service_card"]
@@ -243,14 +250,15 @@ async def run(agent: Any, base: kb.KnowledgeBase, questions: list[dict[str, Any]
     parse_ms, rank_ms = [], []
     for case in questions:
         turns = case.get("turns") or [case["text"]]
-        visible, actions, topic, _ = await replay(agent, turns)
+        visible, actions, topic, messages = await replay(agent, turns)
         row = judge(case, visible, names, seeds)
         row["id"], row["category"] = case["id"], case["category"]
         ours.append(row)
         by_category[case["category"]].append(row)
         if not (row.get("fact_first", row.get("honest")) and row["lead"]):
             misses.append({"id": case["id"], "turns": turns, "expected": case.get("fact") or "no_fact",
-                           "lead": case.get("lead"), "visible": visible, "actions": actions})
+                           "lead": case.get("lead"), "visible": visible, "actions": actions,
+                           "unit": answered_unit(messages), "split": case.get("split")})
         theirs.append(judge(case, search_visible(base, search, turns[-1]), names, seeds))
         start = time.perf_counter()
         parsed = await agent.parse_message(turns[-1])

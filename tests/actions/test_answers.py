@@ -120,3 +120,50 @@ def test_article_sentences_are_whole_sentences(all_units) -> None:
     assert any("后续监管制度" in u.text for u in articles)
     assert not any(u.text.startswith(("图片由", "詹米璐")) for u in articles)
     assert all(not u.lead for u in articles)  # the routed topic's lead answers for an article
+
+
+def test_a_sentence_of_two_time_limits_is_one_unit_per_limit() -> None:
+    sentence = "用水报装全流程办理时限不超过8个工作日，用气报装全流程办理时限不超过10个工作日（不含外线工程施工时间）。"
+    assert units.fact_clauses(sentence) == ["用水报装全流程办理时限不超过8个工作日",
+                                            "用气报装全流程办理时限不超过10个工作日（不含外线工程施工时间）。"]
+    # the clauses after a limit stay with it; a sentence of one limit stays whole
+    assert units.fact_clauses("获得用电低压小微用户全流程总用时不超过 8 个工作日, 其中, 涉及需要开挖占绿的, "
+                              "备案办理用时不超过 2 日(含现场踏勘); 10 千伏城镇用户全流程平均用时不超过 30 个工作日。")[0] \
+        .endswith("备案办理用时不超过 2 日(含现场踏勘)")
+    assert units.fact_clauses("失业补助金申领不超过1个工作日。") == ["失业补助金申领不超过1个工作日。"]
+
+
+@pytest.mark.parametrize("topic, text, fact, lead", [
+    # the 2023 list's 10 个工作日 replaces the 2021 plan's 13 for gas
+    ("utilities", "饭店要接天然气，要等好久", "用气报装全流程办理时限不超过10个工作日", "jingxin"),
+    # a policy item names its own lead: 招商回访 is 区招商局's on a topic 区发展改革委 leads
+    ("enterprise_policy", "我们是招商引进来的企业，落地以后政府还会回访吗", "全覆盖回访服务重点招商企业", "zhaoshang"),
+    # 「在哪」: the channel in the documents' words, cited to its item
+    ("tax_dispute", "税费争议可以找哪里调解", "设立涉税费争议调解室", "shuiwu"),
+])
+def test_the_answer_and_its_department(knowledge_base, topic, text, fact, lead) -> None:
+    found = answers.answer(knowledge_base, knowledge_base.topics[topic], text, text)
+    assert fact in found.passage and found.department.id == lead
+    assert re.search(r"第\d+条$", found.unit.cite)
+
+
+def test_an_english_question_is_searched_in_its_own_words(knowledge_base) -> None:
+    typed = "Can I pay my Chinese taxes from abroad in RMB?"
+    # the normalizer reduces it to the topic's term; the question's own words find the item
+    found = answers.answer(knowledge_base, knowledge_base.topics["tax"], "税务", typed)
+    assert "人民币跨境缴纳税款" in found.passage
+    assert "人民币跨境缴纳税款" not in answers.answer(knowledge_base, knowledge_base.topics["tax"], "税务").passage
+
+
+def test_a_named_departments_contact_or_that_none_is_published(knowledge_base) -> None:
+    entities = [{"entity": "department", "value": "yingshangban"}]
+    found = answers.for_department(knowledge_base, "营商办电话多少嘛，我要反映个事情", entities=entities,
+                                   fallback_topic=knowledge_base.topics["enterprise_policy"])
+    assert found is not None and "63765360" in found.passage
+    found = answers.for_department(knowledge_base, "渝中区市场监管局局长叫什么名字",
+                                   entities=[{"entity": "department", "value": "scjg"}])
+    assert found is not None and found.unit is None and found.missing == "person"
+    assert found.subject == "区市场监管局"
+    # no department named, or nothing asked that the documents lack: not this path
+    assert answers.for_department(knowledge_base, "电话多少", entities=[]) is None
+    assert answers.for_department(knowledge_base, "营商办是干什么的", entities=entities) is None

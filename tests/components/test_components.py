@@ -105,6 +105,8 @@ def test_kb_dictionary_keeps_names_whole() -> None:
     ("我要投诉", "complain", False),
     ("讲个笑话", "out_of_scope", False),
     ("你好", "greet", False),
+    ("能寄给我吗", "bot_capabilities", True),  # asks about the service, not the assistant
+    ("你会干啥", "bot_capabilities", False),
     ("这是一条很长的消息说再见之外的东西", "goodbye", False),  # longer messages are DIET's to judge
     ("/goodbye", "goodbye", False),     # a button's payload
 ])
