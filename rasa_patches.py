@@ -33,6 +33,17 @@ tests/test_rasa_patches.py fails — then read the new method and drop or rewrit
    fail-safe store answered from (and saved to) memory — follow-ups lost their history and 2–9
    answered turns a restart never reached PostgreSQL. The patch adds `pool_pre_ping=True`.
 
+6. and 7. `rasa.server._load_agent` (`PUT /model` with a model file, how `make retrain` swaps
+   the model of `make run`) and `rasa.core.agent._update_model_from_server` (the replicas of
+   `make up-prod` pulling from the model server) both call the synchronous `Agent.load_model` on
+   the event loop: for 5–10 s nobody was answered, and an action call in flight when the wait
+   began timed out — patch 3's fail-fast window then gave everyone the apology for 5 s (3 of 8
+   swaps under load; docs/retrain.md). The patches build the new `MessageProcessor` (unpacking,
+   every component) in a worker thread while the old model goes on answering, then set it on
+   the agent in one step on the loop, as `Agent.load_model` does: the slowest answer during a
+   swap fell from 4.9–10.2 s to 0.37–1.4 s. Their check covers `Agent.load_model` too, whose
+   last lines they repeat.
+
 Applied by channels/rest.py, the REST channel that credentials.yml (and docker/credentials.yml)
 always mount, so every `rasa run` of this project has them all; `rasa shell` and `rasa test` do not.
 """
@@ -46,6 +57,8 @@ import os
 import time
 from typing import Any, Callable
 
+import rasa.server as rasa_server
+from rasa.core import agent as rasa_agent
 from rasa.core import processor as rasa_processor
 from rasa.core import tracker_store as rasa_tracker_store
 from rasa.core.actions import action as rasa_action
@@ -72,19 +85,24 @@ EXPECTED_SOURCES = {
     "RemoteAction.run": "ccabf6f1160d527a157fad5bd285ce69e8221b1bcad23f8a61499b4360a1c17e",
     "MessageProcessor._has_session_expired": "aa0e659a9cfa1f70616523da75045bd87d4424a03432726722c7dc80a9869200",
     "tracker_store.create_engine_kwargs": "dff5f092362096da88a6e62b71480d3d085fd321fef756b53fc822ab31526faa",
+    # these two with Agent.load_model's source, which they repeat
+    "server._load_agent": "8b7da32f0cb93073f290a5f2639f63d1f87b13d56c4ac192440db30a76fa8380",
+    "agent._update_model_from_server": "673137a069209c802c5382d47e8d202954bd797a2d09d0c9fdf0bf6d0de301a4",
 }
 # where each patched method or function lives (a class, or a module for a function)
 PATCHED_CLASSES: dict[str, Any] = {"RemoteAction": rasa_action.RemoteAction,
                                    "MessageProcessor": rasa_processor.MessageProcessor,
-                                   "tracker_store": rasa_tracker_store}
+                                   "tracker_store": rasa_tracker_store,
+                                   "server": rasa_server, "agent": rasa_agent}
 
 _validator: Any = None
 applied: dict[str, bool] = {}
 
 
-def source_digest(function: Callable[..., Any]) -> str:
-    """What the patched method looked like, to notice an upgrade that changed it."""
-    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+def source_digest(function: Callable[..., Any], *repeated: Callable[..., Any]) -> str:
+    """What the patched method looked like (and each method whose lines the patch repeats), to
+    notice an upgrade that changed it."""
+    return hashlib.sha256("".join(inspect.getsource(f) for f in (function, *repeated)).encode()).hexdigest()
 
 
 def response_validator() -> Any:
@@ -232,12 +250,82 @@ def engine_kwargs(url: Any) -> dict[str, Any]:
     return kwargs
 
 
+async def set_model_off_the_loop(agent: Any, model_path: str, fingerprint: str | None = None) -> None:
+    """`Agent.load_model`, its slow part (the processor) built in a worker thread."""
+    import asyncio
+
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+
+    processor = await asyncio.to_thread(
+        rasa_processor.MessageProcessor, model_path=model_path, tracker_store=agent.tracker_store,
+        lock_store=agent.lock_store, action_endpoint=agent.action_endpoint, generator=agent.nlg,
+        http_interpreter=agent.http_interpreter)
+    # the rest of Agent.load_model, on the loop and without an await: no message sees half of it
+    agent.processor = processor
+    agent.domain = processor.domain
+    agent._set_fingerprint(fingerprint)
+    agent.tracker_store.domain = agent.domain
+    if isinstance(agent.nlg, TemplatedNaturalLanguageGenerator):
+        agent.nlg.responses = agent.domain.responses if agent.domain else {}
+
+
+async def load_agent_off_the_loop(model_path: Any = None, model_server: Any = None, remote_storage: Any = None,
+                                  endpoints: Any = None) -> Any:
+    """`rasa.server._load_agent` for a model file on disk (PUT /model); anything else is Rasa's."""
+    import warnings
+    from http import HTTPStatus
+
+    if (not model_path or model_server or remote_storage or not os.path.isfile(model_path)
+            or (endpoints is not None and endpoints.model)):
+        return await original("server._load_agent")(model_path=model_path, model_server=model_server,
+                                                    remote_storage=remote_storage, endpoints=endpoints)
+    try:
+        with warnings.catch_warnings():  # "Agent loaded with no model": the model comes next
+            warnings.simplefilter("ignore")
+            agent = await rasa_agent.load_agent(endpoints=endpoints)
+        await set_model_off_the_loop(agent, model_path)
+    except Exception as error:  # as Rasa's: 500 LoadingError
+        raise rasa_server.ErrorResponse(HTTPStatus.INTERNAL_SERVER_ERROR, "LoadingError",
+                                        f"An unexpected error occurred. Error: {error}") from error
+    if not agent.is_ready():
+        raise rasa_server.ErrorResponse(HTTPStatus.BAD_REQUEST, "BadRequest",
+                                        f"Agent with name '{model_path}' could not be loaded.",
+                                        {"parameter": "model", "in": "query"})
+    return agent
+
+
+async def update_model_off_the_loop(model_server: Any, agent: Any) -> None:
+    """`rasa.core.agent._update_model_from_server`, the pulled model built off the loop."""
+    import aiohttp
+    from rasa.nlu.utils import is_url
+    from rasa.utils.common import TempDirectoryPath, get_temp_dir_name
+
+    if not is_url(model_server.url):
+        raise aiohttp.InvalidURL(model_server.url)
+    with TempDirectoryPath(get_temp_dir_name()) as temporary_directory:
+        try:
+            fingerprint = await rasa_agent._pull_model_and_fingerprint(model_server, agent.fingerprint,
+                                                                        temporary_directory)
+            if fingerprint:
+                await set_model_off_the_loop(agent, temporary_directory, fingerprint)
+        except Exception:  # as Rasa's: the previous model stays
+            logging.getLogger("rasa.core.agent").exception(
+                "Failed to update model. The previous model will stay loaded instead.")
+
+
 PATCHES: dict[str, Callable[..., Any]] = {
     "RemoteAction._validate_action_result": validate_action_result,
     "RemoteAction._action_call_format": action_call_format,
     "RemoteAction.run": run_or_apologise,
     "MessageProcessor._has_session_expired": has_session_expired,
     "tracker_store.create_engine_kwargs": engine_kwargs,
+    "server._load_agent": load_agent_off_the_loop,
+    "agent._update_model_from_server": update_model_off_the_loop,
+}
+# methods whose lines a patch repeats: their source is checked with the patched one's
+REPEATED: dict[str, tuple[Callable[..., Any], ...]] = {
+    "server._load_agent": (rasa_agent.Agent.load_model,),
+    "agent._update_model_from_server": (rasa_agent.Agent.load_model,),
 }
 
 
@@ -249,7 +337,7 @@ def apply() -> dict[str, bool]:
         owner, name = key.split(".")
         cls = PATCHED_CLASSES[owner]
         rasas = getattr(cls, name)
-        digest = source_digest(rasas)
+        digest = source_digest(rasas, *REPEATED.get(key, ()))
         if digest != EXPECTED_SOURCES[key]:
             logger.warning("rasa_patches: %s is not the method this patch was written for "
                            "(source sha256 %s); not patched — see rasa_patches.py", key, digest)

@@ -11,9 +11,10 @@ Two ways a served model changes (docs/retrain.md):
   `model_id`, then parses one message with it.
 
 Rasa 3.6 loads a model on its event loop in both cases (`Agent.load_model` is synchronous):
-for 5–8 s no conversation is answered, and an action call in flight when it began times out
-(an apology to every user for the next 5 s). `load_models_off_the_loop`, applied in the server
-process, builds the model in a worker thread instead (docs/retrain.md has the measurements).
+for 5–10 s no conversation is answered, and an action call in flight when it began times out
+(an apology to every user for the next 5 s). rasa_patches.py (patches 6 and 7), applied in
+every server process, builds the model in a worker thread instead (docs/retrain.md has the
+measurements).
 """
 
 from __future__ import annotations
@@ -174,123 +175,3 @@ def wait_for_pull(before: dict[str, str | None], token: str | None, timeout: flo
 
 def _auth(token: str | None) -> dict[str, str]:
     return {"token": token} if token else {}
-
-
-# -- in the Rasa server: build the new model off the event loop -----------------------------------
-# sha256 of inspect.getsource() of what the patch replaces or repeats, as Rasa 3.6.21 ships it
-EXPECTED_SOURCES = {
-    "rasa.server._load_agent": "8b7da32f0cb93073f290a5f2639f63d1f87b13d56c4ac192440db30a76fa8380",
-    "rasa.core.agent._update_model_from_server": "673137a069209c802c5382d47e8d202954bd797a2d09d0c9fdf0bf6d0de301a4",
-}
-_originals: dict[str, object] = {}
-
-
-def load_models_off_the_loop() -> dict[str, bool]:
-    """Patch Rasa 3.6 so that a new model is built in a worker thread while the old one answers.
-
-    `PUT /model` (`rasa.server._load_agent`) and the model-server pull
-    (`rasa.core.agent._update_model_from_server`) both call the synchronous
-    `Agent.load_model` on the event loop: every conversation waits 6–10 s, and an action call
-    in flight when the wait began times out (ACTION_TIMEOUT_SECONDS), which opens
-    rasa_patches' fail-fast window: 5 s of apologies to everyone (docs/retrain.md). With the
-    patch the `MessageProcessor` (unpacking, every component loaded) is built by
-    `asyncio.to_thread`, then set on the agent in one step on the loop, as `Agent.load_model`
-    sets it. Each replaced function is checked against the source it was written for; one
-    that changed is left alone, with a warning. Applied in the server process (wiring:
-    docs/retrain.md).
-    """
-    import hashlib
-    import inspect
-    import logging
-
-    import rasa.core.agent as rasa_agent
-    import rasa.server as rasa_server
-
-    targets = {"rasa.server._load_agent": (rasa_server, "_load_agent", _load_agent),
-               "rasa.core.agent._update_model_from_server": (rasa_agent, "_update_model_from_server",
-                                                             _update_model_from_server)}
-    repeated = inspect.getsource(rasa_agent.Agent.load_model)
-    applied = {}
-    for key, (module, name, replacement) in targets.items():
-        current = getattr(module, name)
-        if current is replacement:
-            applied[key] = True
-            continue
-        digest = hashlib.sha256((inspect.getsource(current) + repeated).encode()).hexdigest()
-        if digest != EXPECTED_SOURCES[key]:
-            logging.getLogger(__name__).warning(
-                "model_swap: %s or Agent.load_model is not what this patch was written for (sha256 %s); "
-                "models load on the event loop", key, digest)
-            applied[key] = False
-            continue
-        _originals[key] = current
-        setattr(module, name, replacement)
-        applied[key] = True
-    return applied
-
-
-async def set_model_off_the_loop(agent, model_path, fingerprint: str | None = None) -> None:
-    """`Agent.load_model`, its slow part (the processor) in a worker thread."""
-    import asyncio
-
-    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
-    from rasa.core.processor import MessageProcessor
-
-    processor = await asyncio.to_thread(
-        MessageProcessor, model_path=model_path, tracker_store=agent.tracker_store, lock_store=agent.lock_store,
-        action_endpoint=agent.action_endpoint, generator=agent.nlg, http_interpreter=agent.http_interpreter)
-    # the rest of Agent.load_model, on the loop and without an await: no message sees half of it
-    agent.processor = processor
-    agent.domain = processor.domain
-    agent._set_fingerprint(fingerprint)
-    agent.tracker_store.domain = agent.domain
-    if isinstance(agent.nlg, TemplatedNaturalLanguageGenerator):
-        agent.nlg.responses = agent.domain.responses if agent.domain else {}
-
-
-async def _load_agent(model_path=None, model_server=None, remote_storage=None, endpoints=None):
-    """`rasa.server._load_agent` for a model file on disk; anything else goes to Rasa's own."""
-    import warnings
-
-    import rasa.core.agent as rasa_agent
-    from rasa.server import ErrorResponse
-
-    original = _originals["rasa.server._load_agent"]
-    if (not model_path or model_server or remote_storage or not os.path.isfile(model_path)
-            or (endpoints is not None and endpoints.model)):
-        return await original(model_path=model_path, model_server=model_server,  # type: ignore[operator]
-                              remote_storage=remote_storage, endpoints=endpoints)
-    try:
-        with warnings.catch_warnings():  # "Agent loaded with no model": the model comes next
-            warnings.simplefilter("ignore")
-            agent = await rasa_agent.load_agent(endpoints=endpoints)
-        await set_model_off_the_loop(agent, model_path)
-    except Exception as error:  # as Rasa's: 500 LoadingError
-        raise ErrorResponse(HTTPStatus.INTERNAL_SERVER_ERROR, "LoadingError",
-                            f"An unexpected error occurred. Error: {error}") from error
-    if not agent.is_ready():
-        raise ErrorResponse(HTTPStatus.BAD_REQUEST, "BadRequest", f"Agent with name '{model_path}' could not be loaded.",
-                            {"parameter": "model", "in": "query"})
-    return agent
-
-
-async def _update_model_from_server(model_server, agent) -> None:
-    """`rasa.core.agent._update_model_from_server`, the model built off the loop."""
-    import logging
-
-    import aiohttp
-    import rasa.core.agent as rasa_agent
-    from rasa.nlu.utils import is_url
-    from rasa.utils.common import TempDirectoryPath, get_temp_dir_name
-
-    if not is_url(model_server.url):
-        raise aiohttp.InvalidURL(model_server.url)
-    with TempDirectoryPath(get_temp_dir_name()) as temporary_directory:
-        try:
-            fingerprint = await rasa_agent._pull_model_and_fingerprint(model_server, agent.fingerprint,
-                                                                        temporary_directory)
-            if fingerprint:
-                await set_model_off_the_loop(agent, temporary_directory, fingerprint)
-        except Exception:  # as Rasa's: the previous model stays
-            logging.getLogger("rasa.core.agent").exception(
-                "Failed to update model. The previous model will stay loaded instead.")

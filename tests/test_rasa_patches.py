@@ -23,7 +23,8 @@ def test_every_patch_applies_to_the_installed_rasa() -> None:
     for key, replacement in rasa_patches.PATCHES.items():
         owner, name = key.split(".")
         assert getattr(rasa_patches.PATCHED_CLASSES[owner], name) is replacement
-        assert rasa_patches.source_digest(rasa_patches.original(key)) == rasa_patches.EXPECTED_SOURCES[key]
+        repeated = rasa_patches.REPEATED.get(key, ())
+        assert rasa_patches.source_digest(rasa_patches.original(key), *repeated) == rasa_patches.EXPECTED_SOURCES[key]
 
 
 def test_an_upgraded_method_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,3 +215,79 @@ def test_the_postgresql_tracker_store_checks_a_pooled_connection_before_using_it
 
     assert tracker_store.create_engine_kwargs("postgresql://zhuqi@127.0.0.1:5432/zhuqi")["pool_pre_ping"] is True
     assert "pool_pre_ping" not in tracker_store.create_engine_kwargs("sqlite:///tracker.db")
+
+
+def test_a_changed_load_model_leaves_the_model_patches_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model patches repeat Agent.load_model's last lines: when it changes, they stand down."""
+    import rasa.core.agent as rasa_agent
+    import rasa.server as rasa_server
+
+    monkeypatch.setattr(rasa_server, "_load_agent", rasa_patches.original("server._load_agent"))
+    monkeypatch.setattr(rasa_patches, "applied", {key: True for key in rasa_patches.PATCHES
+                                                  if key != "server._load_agent"})
+
+    def load_model(self, model_path, fingerprint=None):  # an "upgraded" Agent.load_model
+        return None
+
+    monkeypatch.setitem(rasa_patches.REPEATED, "server._load_agent", (load_model,))
+    assert rasa_patches.apply()["server._load_agent"] is False
+    assert rasa_server._load_agent is rasa_patches.original("server._load_agent")
+    assert rasa_agent._update_model_from_server is rasa_patches.update_model_off_the_loop
+
+
+def test_a_new_model_is_built_in_a_thread_and_set_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import threading
+
+    import rasa.core.processor
+
+    built_in: list[int] = []
+
+    class Processor:
+        domain = None
+
+        def __init__(self, **kwargs) -> None:
+            built_in.append(threading.get_ident())
+            self.kwargs = kwargs
+
+    class Agent:
+        tracker_store = type("Store", (), {"domain": "old"})()
+        lock_store = action_endpoint = nlg = http_interpreter = None
+        processor = None
+
+        def _set_fingerprint(self, fingerprint) -> None:
+            self.fingerprint = fingerprint
+
+    monkeypatch.setattr(rasa.core.processor, "MessageProcessor", Processor)
+    agent = Agent()
+    asyncio.run(rasa_patches.set_model_off_the_loop(agent, "model.tar.gz", "etag"))
+    assert built_in and built_in[0] != threading.get_ident()
+    assert isinstance(agent.processor, Processor) and agent.processor.kwargs["model_path"] == "model.tar.gz"
+    assert agent.fingerprint == "etag" and agent.tracker_store.domain is None
+
+
+@pytest.mark.model
+def test_put_model_loads_a_real_model_off_the_loop() -> None:
+    """rasa.server._load_agent, patched, gives a ready agent while the loop keeps running."""
+    import asyncio
+    import time
+
+    import rasa.server as rasa_server
+
+    from tests.conftest import MODEL
+
+    async def load_while_ticking() -> tuple[object, float]:
+        longest, last = 0.0, time.monotonic()
+        task = asyncio.ensure_future(rasa_server._load_agent(model_path=str(MODEL)))
+        while not task.done():
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            longest, last = max(longest, now - last), now
+        return task.result(), longest
+
+    agent, longest = asyncio.run(load_while_ticking())
+    assert agent.is_ready() and agent.processor.model_metadata.model_id
+    # Rasa's own load held the loop for the whole 5–10 s; built in a thread, the loop ticks on
+    # (a generous bound: the thread and the loop share the interpreter lock)
+    assert longest < 2.0, longest
+
