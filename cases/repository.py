@@ -7,6 +7,13 @@ waiting when a specialist releases it or a supervisor reassigns it. Every change
 conditional UPDATE, so two specialists claiming the same case cannot both win, and every staff
 action is written to the audit trail (`case_events`) in the same transaction.
 
+A case opened for a 差评 (reason `bad_rating`) is followed up in three steps, each an audit-trail
+row of its own (`followup_verify`, `followup_rectify`, `followup_feedback`, the note as detail):
+回访核实 (the business was contacted and what went wrong checked), 整改 (what the department
+changed) and 反馈 (the reply to the business). Only the specialist who holds the claimed case
+records them; a step recorded again keeps both rows and the latest counts. Such a case is
+solved only once a 反馈 step exists: the 好差评 rules close a 差评 with a reply to the business.
+
 Permissions (who may do what) are the console's business; this module guards states only.
 """
 
@@ -34,6 +41,10 @@ BAD_RATINGS = RATING_LEVELS[3:]
 ASSISTANT = "assistant"  # the actor of what the assistant itself does to a case
 
 LIMITS = {"contact": 100, "company": 200, "problem": 4000, "detail": 4000}
+FOLLOWUP_REASON = "bad_rating"
+# the follow-up of a 差评, in the order it is done: 回访核实, 整改, 反馈 (the reply to the business)
+FOLLOWUP_STEPS = ("verify", "rectify", "feedback")
+FOLLOWUP_ACTIONS = {step: f"followup_{step}" for step in FOLLOWUP_STEPS}  # their case_events action
 
 
 class CaseNotFound(LookupError):
@@ -42,6 +53,10 @@ class CaseNotFound(LookupError):
 
 class CaseConflict(RuntimeError):
     """The case is not in a state that allows this (someone else acted first)."""
+
+
+class FollowupIncomplete(CaseConflict):
+    """A 差评 case cannot be solved before its 反馈 step: the business has had no reply."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,17 @@ class CaseEvent:
     actor: str
     action: str
     detail: str
+
+
+@dataclass(frozen=True)
+class FollowupStep:
+    """The latest record of one follow-up step of a case, and how often it was recorded."""
+
+    step: str
+    at: float
+    actor: str
+    note: str
+    times: int
 
 
 def _storable(case_id: int) -> bool:
@@ -159,6 +185,17 @@ class CaseRepository:
         with self.engine.connect() as db:
             return [CaseEvent(**row._mapping) for row in db.execute(query.order_by(case_events.c.id))]
 
+    def followup(self, case_id: int) -> dict[str, FollowupStep | None]:
+        """Each follow-up step of the case (FOLLOWUP_STEPS order): its latest record, or None."""
+        found: dict[str, FollowupStep | None] = dict.fromkeys(FOLLOWUP_STEPS)
+        steps = {action: step for step, action in FOLLOWUP_ACTIONS.items()}
+        for entry in self.events(case_id):  # oldest first: the last one of each step wins
+            step = steps.get(entry.action)
+            if step:
+                times = found[step].times + 1 if found[step] else 1
+                found[step] = FollowupStep(step, entry.at, entry.actor, entry.detail, times)
+        return found
+
     # the assistant's side -----------------------------------------------------------
     def open(self, conversation_id: str, channel: str, reason: str, department: str, topic: str | None = None,
              contact: str = "", company: str = "", problem: str = "") -> tuple[Case, bool]:
@@ -229,15 +266,56 @@ class CaseRepository:
         `assignee`, only while the case is still as the caller saw it (that owner, or none)."""
         if outcome not in OUTCOMES:
             raise ValueError(f"not an outcome: {outcome!r}")
-        allowed = ("claimed",) if outcome == "solved" else OPEN
-        return self._move(case_id, actor, "resolved" if outcome == "solved" else "handed_back", allowed,
-                          {"status": "resolved", "outcome": outcome, "resolved_at": time.time()}, assignee=assignee)
+        if outcome == "handed_back":
+            return self._move(case_id, actor, "handed_back", OPEN,
+                              {"status": "resolved", "outcome": outcome, "resolved_at": time.time()}, assignee=assignee)
+        replied = sa.exists().where(case_events.c.case_id == cases.c.id,
+                                    case_events.c.action == FOLLOWUP_ACTIONS["feedback"])
+        try:  # a 差评 is solved only with a reply to the business: checked in the same UPDATE
+            return self._move(case_id, actor, "resolved", ("claimed",),
+                              {"status": "resolved", "outcome": outcome, "resolved_at": time.time()},
+                              assignee=assignee, condition=sa.or_(cases.c.reason != FOLLOWUP_REASON, replied))
+        except CaseConflict:  # why: the 反馈 missing, or the case moved (as for any case)
+            case = self.get(case_id)
+            movable = case.status == "claimed" and (assignee is None or case.assignee == assignee)
+            if movable and case.reason == FOLLOWUP_REASON and not self.followup(case_id)["feedback"]:
+                raise FollowupIncomplete(f"case {case_id} is a 差评 follow-up without a feedback step") from None
+            raise
 
     def note(self, case_id: int, actor: str, text: str) -> CaseEvent:
         text = _cut(text, "detail")
         if not text:
             raise ValueError("empty note")
         return self.record(case_id, actor, "note", text)
+
+    def record_followup(self, case_id: int, actor: str, step: str, note: str) -> CaseEvent:
+        """Record a follow-up step of a 差评 case, claimed by `actor`; again later: both rows stay.
+
+        The 反馈 step is the reply to the business: the caller records it once the reply was
+        accepted for delivery (console/server.py sends it first)."""
+        if step not in FOLLOWUP_STEPS:
+            raise ValueError(f"not a follow-up step: {step!r}")
+        note = _cut(note, "detail")
+        if not note:
+            raise ValueError("empty follow-up note")
+        if not _storable(case_id):
+            raise CaseNotFound(case_id)
+        now = time.time()
+        with self.engine.begin() as db:
+            done = db.execute(cases.update().where(
+                cases.c.id == case_id, cases.c.reason == FOLLOWUP_REASON, cases.c.status == "claimed",
+                cases.c.assignee == actor).values(updated_at=now))
+            if done.rowcount != 1:
+                current = db.execute(sa.select(cases.c.status, cases.c.reason, cases.c.assignee)
+                                     .where(cases.c.id == case_id)).first()
+                if current is None:
+                    raise CaseNotFound(case_id)
+                if current.reason != FOLLOWUP_REASON:
+                    raise CaseConflict(f"case {case_id} is no 差评 follow-up (reason {current.reason})")
+                raise CaseConflict(f"case {case_id} is {current.status}"
+                                   + (f" by {current.assignee}" if current.assignee else ""))
+            event_id = self._log(db, case_id, actor, FOLLOWUP_ACTIONS[step], note, now)
+        return CaseEvent(event_id, case_id, now, actor, FOLLOWUP_ACTIONS[step], note)
 
     def record(self, case_id: int, actor: str, action: str, detail: str = "",
                unreachable: bool | None = None) -> CaseEvent:
@@ -256,13 +334,16 @@ class CaseRepository:
 
     # internals --------------------------------------------------------------------------
     def _move(self, case_id: int, actor: str, action: str, from_statuses: tuple[str, ...],
-              values: dict[str, Any], detail: str = "", assignee: str | None = None) -> Case:
+              values: dict[str, Any], detail: str = "", assignee: str | None = None,
+              condition: Any = None) -> Case:
         if not _storable(case_id):
             raise CaseNotFound(case_id)
         now = time.time()
         query = cases.update().where(cases.c.id == case_id, cases.c.status.in_(from_statuses))
         if assignee is not None:  # "" = unowned
             query = query.where(cases.c.assignee == assignee if assignee else cases.c.assignee.is_(None))
+        if condition is not None:
+            query = query.where(condition)
         with self.engine.begin() as db:
             done = db.execute(query.values(updated_at=now, **values))
             if done.rowcount != 1:

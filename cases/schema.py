@@ -81,6 +81,16 @@ staff_sessions = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),
 )
 
+# login attempts per (address, user name) and per name: console/login_throttle.py
+login_throttle = sa.Table(
+    "login_throttle", metadata,
+    sa.Column("key", sa.String(140), primary_key=True),  # "<address>|<name>", "*|<name>"
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("blocks", sa.Integer, nullable=False),  # blocks served in this window
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("last_at", sa.Float, nullable=False),
+    sa.Column("blocked_until", sa.Float),
+)
 
 # at most one open case per conversation, whatever two processes do at the same moment
 one_open_case = sa.Index("one_open_case_per_conversation", cases.c.conversation_id, unique=True,
@@ -100,10 +110,16 @@ def _v2(db: Connection) -> None:
     one_open_case.create(db, checkfirst=True)
 
 
+
+def _v3(db: Connection) -> None:
+    login_throttle.create(db, checkfirst=True)
+
+
 # (version, what it does, step). Append only; never edit a step that has shipped.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "cases, their audit trail, staff accounts and sessions", _v1),
     (2, "one open case per conversation (partial unique index)", _v2),
+    (3, "login attempts per address and user name (console/login_throttle.py)", _v3),
 ]
 
 

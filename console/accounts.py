@@ -2,7 +2,8 @@
 
 Passwords are stored as scrypt hashes (salted, parameters kept with the hash); session tokens
 are random and only their SHA-256 is stored, so a copy of the database opens no session.
-Five wrong passwords lock an account for 15 minutes.
+Wrong passwords slow down the address that types them (console/login_throttle.py): a
+guesser cannot lock a colleague out, and an unknown name is answered like a known one.
 
 Command line (the only way accounts are made):
     python -m console.accounts add zhang --role specialist --department scjg --name 张三
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 
 from cases.repository import database_url
 from cases.schema import engine_for, migrate, staff, staff_sessions
+from console.login_throttle import LoginThrottle
 from console.names import departments
 
 ROLES = ("specialist", "supervisor")
@@ -34,7 +36,6 @@ ROLE_LABELS = {"specialist": "专员", "supervisor": "主管"}
 USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
 MIN_PASSWORD = 10
 SESSION_SECONDS = 8 * 3600
-MAX_FAILURES, LOCK_SECONDS = 5, 15 * 60
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
 def hash_password(password: str) -> str:
@@ -97,20 +98,13 @@ def check_new(username: str, role: str, department: str | None) -> None:
         raise ValueError(f"unknown department {department!r}; the unit ids in kb/departments.yml:{valid}")
 
 
-class AccountLocked(Exception):
-    """Too many wrong passwords: try again after `until`."""
-
-    def __init__(self, until: float) -> None:
-        super().__init__(f"locked until {until}")
-        self.until = until
-
-
 class Accounts:
     """Staff accounts and sessions in the cases database."""
 
     def __init__(self, url: str) -> None:
         self.engine = engine_for(url)
         migrate(self.engine)
+        self.throttle = LoginThrottle(self.engine, clock=lambda: time.time())
 
     def add(self, username: str, password: str, role: str, department: str | None, name: str = "") -> StaffMember:
         check_new(username, role, department)
@@ -129,6 +123,7 @@ class Accounts:
         if len(password) < MIN_PASSWORD:
             raise ValueError(f"password: at least {MIN_PASSWORD} characters")
         self._update(username, password_hash=hash_password(password), failed_logins=0, locked_until=None)
+        self.throttle.clear(username)
         self.end_sessions(username)
 
     def set_active(self, username: str, active: bool) -> None:
@@ -151,35 +146,26 @@ class Accounts:
             row = db.execute(sa.select(staff).where(staff.c.username == username, staff.c.active.is_(True))).first()
         return StaffMember(row.username, row.name, row.role, row.department) if row else None
 
-    def login(self, username: str, password: str) -> tuple[StaffMember, str] | None:
-        """(member, session token) for the right password; None otherwise. AccountLocked
-        after too many failures (checked before the password, so guessing cannot go on)."""
+    def login(self, username: str, password: str, source: str = "") -> tuple[StaffMember, str] | None:
+        """(member, session token) for the right password; None otherwise. Throttled when
+        `source` (the client's address) has tried this name too often — checked and counted
+        before the password, for a known and an unknown name alike."""
+        self.throttle.attempt(source, username)
         now = time.time()
         with self.engine.connect() as db:
             row = db.execute(sa.select(staff).where(staff.c.username == username)).first()
         if row is None or not row.active:
             check_password(password, _NOBODY)  # one scrypt, as for a known name
             return None
-        if row.locked_until and row.locked_until > now:
-            raise AccountLocked(row.locked_until)
         if not check_password(password, row.password_hash):
-            self._failed(username, now)
             return None
+        self.throttle.succeeded(source, username)
         token = secrets.token_urlsafe(32)
         with self.engine.begin() as db:
-            db.execute(staff.update().where(staff.c.username == username).values(failed_logins=0, locked_until=None))
             db.execute(staff_sessions.delete().where(staff_sessions.c.expires_at < now))
             db.execute(staff_sessions.insert().values(token_hash=_token_hash(token), username=username,
                                                       created_at=now, expires_at=now + SESSION_SECONDS))
         return StaffMember(row.username, row.name, row.role, row.department), token
-
-    def _failed(self, username: str, now: float) -> None:
-        """Count a wrong password in one UPDATE (parallel guesses all count); lock at the limit."""
-        with self.engine.begin() as db:
-            db.execute(staff.update().where(staff.c.username == username)
-                       .values(failed_logins=staff.c.failed_logins + 1))
-            db.execute(staff.update().where(staff.c.username == username, staff.c.failed_logins >= MAX_FAILURES)
-                       .values(failed_logins=0, locked_until=now + LOCK_SECONDS))
 
     def session(self, token: str | None) -> StaffMember | None:
         """The member a live session token belongs to (None if unknown, expired or disabled)."""

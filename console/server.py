@@ -3,13 +3,16 @@
 Every path but the login page, the login call and the health check needs a live session
 cookie; API calls that change anything must be JSON from the console's own origin (a form
 on another site can send neither). Specialists see and act on their own department's cases;
-supervisors see all and may reassign.
+supervisors see all and may reassign. A 差评 case is followed up by its specialist in three
+steps (回访核实, 整改, 反馈); the 反馈 is sent to the business as a reply and must be delivered
+before the case can be solved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -20,9 +23,11 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from cases.repository import OPEN, STATUSES, Case, CaseConflict, CaseNotFound, CaseRepository
+from cases.repository import (FOLLOWUP_REASON, FOLLOWUP_STEPS, OPEN, STATUSES, Case, CaseConflict, CaseNotFound,
+                              CaseRepository, FollowupIncomplete)
 from console import insight_views, names, transcript, views
-from console.accounts import SESSION_SECONDS, AccountLocked, Accounts, StaffMember
+from console.accounts import SESSION_SECONDS, Accounts, StaffMember
+from console.login_throttle import Throttled
 from console.rasa_client import DeliveryRefused, RasaClient, RasaUnavailable
 
 logger = logging.getLogger(__name__)
@@ -37,7 +42,18 @@ STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; char
 MAX_TEXT = 2000
 RESOLVED_INTENT = "handoff_resolved"  # its rule runs action_ask_service_rating
 HANDED_BACK = "工作人员已把对话交回智能助手，您可以继续提问；需要人工时，随时发送「转人工」。"
+PHONE_FEEDBACK = "【电话答复】"  # a 反馈 given by telephone, not sent through the channel
+NO_FEEDBACK = "差评案件须先完成「反馈」（把核实和整改的结果回复企业，并送达）才能办结。"
 Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+def client_address(request: Request) -> str:
+    """The address a login comes from: nginx's X-Real-IP when nginx (on this machine) passed the
+    request on, the peer's own address otherwise — a header from anyone else is not believed."""
+    peer = request.conn_info.client_ip if request.conn_info else ""
+    if peer in ("127.0.0.1", "::1") and request.headers.get("x-real-ip"):
+        return request.headers["x-real-ip"].strip()[:64]
+    return peer or "unknown"
 
 
 def error(status: int, message: str) -> HTTPResponse:
@@ -87,12 +103,14 @@ class Console:
             logger.warning("tracker of case %s unavailable: %s", case.id, problem)
             conversation.update(available=False, error="暂时读取不到对话记录（智能助手服务无响应），案件信息不受影响。")
         events = self.cases.events(case.id)
+        followup = self.cases.followup(case.id) if case.reason == FOLLOWUP_REASON else None
         return {"case": views.summary(case, staff_names),
                 "notes": [{"at": e.at, "actor": e.actor, "actor_name": staff_names.get(e.actor, e.actor),
                            "text": e.detail} for e in events if e.action == "note"],
                 "events": [views.event(e, staff_names) for e in events],
                 "conversation": conversation,
                 "reach": views.reach(case, last_user_at),
+                "followup": views.followup(followup, staff_names) if followup is not None else None,
                 "permissions": views.permissions(member, case)}
 
     # acting ------------------------------------------------------------------------------
@@ -109,6 +127,29 @@ class Console:
 
     async def reply(self, member: StaffMember, case: Case, text: str) -> dict[str, Any]:
         return await self._tell(case, member, text)
+
+    async def follow_up(self, member: StaffMember, case: Case, step: str, note: str,
+                        by_phone: bool = False) -> dict[str, Any]:
+        """Record a step of a 差评's follow-up. The 反馈 is first sent to the business as one reply,
+        by the reply's own path (audit trail, unreachable users), and recorded only once delivered;
+        a case that changed hands meanwhile keeps the delivered reply in its trail (409). A 反馈
+        the specialist gave by telephone (a REST user, a WeChat window closed after a long 整改)
+        is recorded as such, marked 【电话答复】, with nothing sent."""
+        if step not in FOLLOWUP_STEPS:
+            raise ValueError("未知的跟进步骤")
+        sent: dict[str, Any] = {}
+        if step == "feedback" and by_phone:
+            note = PHONE_FEEDBACK + note
+            sent = {"delivered": False, "message": "已记录电话答复。"}
+        elif step == "feedback":
+            sent = await self._tell(case, member, note)
+            if not sent["delivered"]:
+                return {"recorded": False, **sent, "followup": self._followup(case)}
+        self.cases.record_followup(case.id, member.username, step, note)
+        return {"recorded": True, **sent, "followup": self._followup(case)}
+
+    def _followup(self, case: Case) -> list[dict[str, Any]]:
+        return views.followup(self.cases.followup(case.id), self.staff_names())
 
     async def _tell(self, case: Case, member: StaffMember, text: str, pause: bool = False) -> dict[str, Any]:
         """Send text to the user as this member; record what happened in the audit trail."""
@@ -131,7 +172,10 @@ class Console:
         """Resolve (the bot resumes and asks for a rating) or hand back to the bot.
 
         The bot is resumed first, on its own: if Rasa cannot be reached nothing has changed
-        and the specialist can simply try again; a refused notice cannot undo the resume."""
+        and the specialist can simply try again; a refused notice cannot undo the resume. A 差评
+        without its 反馈 is refused before the bot is touched (the repository checks it again)."""
+        if outcome == "solved" and case.reason == FOLLOWUP_REASON and not self.cases.followup(case.id)["feedback"]:
+            raise FollowupIncomplete(f"case {case.id} has no feedback step")
         await self.rasa.resume(case.conversation_id)
         try:
             case = self.cases.resolve(case.id, member.username, outcome, assignee=case.assignee or "")
@@ -205,6 +249,8 @@ def create_app(console: Console, name: str = "zhuqi_console",
                 return error(404, "没有这个案件")
             except PermissionError as refused:
                 return error(403, str(refused) or "无权操作")
+            except FollowupIncomplete:
+                return error(409, NO_FEEDBACK)
             except CaseConflict:
                 return error(409, "案件状态已变化（可能已被他人处理），请刷新后再试")
             except ValueError as bad:
@@ -266,9 +312,13 @@ def create_app(console: Console, name: str = "zhuqi_console",
         body = request.json if isinstance(request.json, dict) else {}
         try:  # scrypt takes ~40 ms of CPU: off the event loop, so polling consoles are not held up
             done = await asyncio.get_running_loop().run_in_executor(
-                None, console.accounts.login, str(body.get("username") or "")[:64], str(body.get("password") or "")[:256])
-        except AccountLocked:
-            return error(429, "密码错误次数过多，账号已锁定 15 分钟")
+                None, console.accounts.login, str(body.get("username") or "")[:64],
+                str(body.get("password") or "")[:256], client_address(request))
+        except Throttled as throttled:  # this address only: the colleague at her own desk is not held up
+            wait = math.ceil(throttled.retry_after)
+            answer = error(429, f"尝试次数过多，请 {wait} 秒后再试")
+            answer.headers["Retry-After"] = str(wait)
+            return answer
         if done is None:
             return error(401, "用户名或密码不正确")
         member, token = done
@@ -337,6 +387,14 @@ def create_app(console: Console, name: str = "zhuqi_console",
         entry = console.cases.note(case.id, request.ctx.member.username, text_of(request))
         return response.json({"note": {"at": entry.at, "actor": entry.actor, "actor_name": request.ctx.member.name,
                                        "text": entry.detail}})
+
+    @app.post("/api/cases/<case_id:int>/followup")
+    @acting
+    async def follow_up(request: Request, case: Case) -> HTTPResponse:
+        allowed(request, case, "followup")
+        body = request.json if isinstance(request.json, dict) else {}
+        return response.json(await console.follow_up(request.ctx.member, case, str(body.get("step") or ""),
+                                                     text_of(request), by_phone=body.get("via") == "phone"))
 
     @app.post("/api/cases/<case_id:int>/resolve")
     @acting

@@ -1,10 +1,11 @@
 """Where the report tables read from, and which part: the databases and the filters.
 
-Turns are in the insight tables (insight/store.py); cases and their audit trail in the cases'
-tables (cases/schema.py); the widget's 好差评 ratings of answers in the channels' store
-(channels/store.py). Under $DATABASE_URL they are one database; on a laptop the cases (and
-the turns) are in var/cases.db and the ratings in var/channels.db. Cases and ratings are
-read with SELECTs only: nothing here writes to another package's tables.
+Turns are in the insight tables (insight/store.py); cases and their audit trail (claims,
+ratings, the steps of a 差评's follow-up) in the cases' tables (cases/schema.py); the widget's
+好差评 ratings of answers in the channels' store (channels/store.py). Under $DATABASE_URL they
+are one database; on a laptop the cases (and the turns) are in var/cases.db and the ratings
+in var/channels.db. Cases and ratings are read with SELECTs only: nothing here writes to
+another package's tables.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cases.repository import RATING_LEVELS, database_url
+from cases.repository import FOLLOWUP_ACTIONS, FOLLOWUP_REASON, FOLLOWUP_STEPS, RATING_LEVELS, database_url
 from cases.schema import case_events, cases, engine_for
 from channels import store as channel_store
 from insight.turns import TIMEZONE
@@ -126,3 +127,32 @@ def case_times(sources: Sources, filters: Filters = Filters()) -> list[CaseTimes
     return [CaseTimes(r.id, r.department, r.channel, r.reason, r.status, r.outcome, r.created_at,
                       r.at if r.at is not None else r.claimed_at, r.resolved_at)
             for r in rows if filters.covers(r.created_at, r.department, r.channel)]
+
+
+@dataclass(frozen=True)
+class FollowupTimes:
+    """A 差评 follow-up case and when each of its steps was last recorded (None: not yet)."""
+
+    case: CaseTimes
+    verify: float | None
+    rectify: float | None
+    feedback: float | None
+
+
+def followup_times(sources: Sources, filters: Filters = Filters()) -> list[FollowupTimes]:
+    """The follow-up cases (reason bad_rating) opened in the filters, with the latest time of
+    each step in the audit trail (a step recorded again counts from its last record)."""
+    followed = [case for case in case_times(sources, filters) if case.reason == FOLLOWUP_REASON]
+    if not followed:
+        return []
+    steps = {action: step for step, action in FOLLOWUP_ACTIONS.items()}
+    query = (sa.select(case_events.c.case_id, case_events.c.action, sa.func.max(case_events.c.at).label("at"))
+             .join(cases, cases.c.id == case_events.c.case_id)
+             .where(cases.c.reason == FOLLOWUP_REASON, case_events.c.action.in_(list(steps)))
+             .group_by(case_events.c.case_id, case_events.c.action))
+    latest: dict[int, dict[str, float]] = {}
+    with sources.cases.connect() as db:
+        for row in db.execute(query):
+            latest.setdefault(row.case_id, {})[steps[row.action]] = row.at
+    return [FollowupTimes(case, *(latest.get(case.id, {}).get(step) for step in FOLLOWUP_STEPS))
+            for case in followed]

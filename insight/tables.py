@@ -15,8 +15,12 @@ or asked back names no department, so it is in no department's view).
   `case` ratings of resolved cases;
 - `cases`: per department, time to the first claim and to the solution (median and p90 in
   hours, nearest rank) and the share solved within the target ($CASE_TARGET_HOURS);
-- `followups`: 差评 per department and the follow-up cases they opened (reason
-  `bad_rating`), by status.
+- `followups`: 差评 per department, the follow-up cases they opened (reason `bad_rating`) by
+  status, how many have each step done (回访核实 `verify`, 整改 `rectify`, 反馈 `feedback`: the
+  reply to the business), how many were closed with that reply, and the median days from the
+  case's opening to each step (its latest record);
+- `followup_cases`: one row per follow-up case: the day it opened and the day of each step and
+  of its resolution (the district's calendar).
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ from typing import Any, Callable
 
 import sqlalchemy as sa
 
-from cases.repository import BAD_RATINGS, RATING_LEVELS
-from insight.sources import CaseTimes, Filters, Sources, case_times, has_table, rating_events
+from cases.repository import BAD_RATINGS, FOLLOWUP_STEPS, RATING_LEVELS
+from insight.sources import (CaseTimes, Filters, FollowupTimes, Sources, case_times, followup_times, has_table,
+                             rating_events)
 from insight.store import turns
 from insight.turns import OUTCOMES, local_day
 
@@ -68,6 +73,11 @@ def _hours(values: list[float], quantile: float | None = None) -> float | None:
     ordered = sorted(values)
     value = statistics.median(ordered) if quantile is None else ordered[math.ceil(quantile * len(ordered)) - 1]
     return round(value / 3600, 2)
+
+
+def _days(values: list[float]) -> float | None:
+    """The median of durations in seconds, in days."""
+    return round(statistics.median(values) / 86400, 2) if values else None
 
 
 def _counts(sources: Sources, filters: Filters, *by: str) -> list[Any]:
@@ -260,19 +270,53 @@ class FollowupRow:
     claimed: int
     solved: int
     handed_back: int
+    verify_done: int  # cases with a 回访核实 step
+    rectify_done: int  # … with a 整改 step
+    feedback_done: int  # … with a 反馈 step: the reply reached the business
+    closed_with_reply: int  # resolved after a 反馈
+    verify_median_days: float | None  # opened → the step's latest record
+    rectify_median_days: float | None
+    feedback_median_days: float | None
 
 
 def followups(sources: Sources, filters: Filters = Filters()) -> list[FollowupRow]:
-    """差评 per department and where their follow-up cases stand. The cases record no 回访核实,
-    整改 or 反馈 step: a follow-up is only waiting, claimed or resolved (solved or handed back)."""
+    """差评 per department, where their follow-up cases stand and how far their steps went."""
     bad = Counter(r.department for r in rating_events(sources, filters) if r.level in BAD_RATINGS)
-    follow: dict[str, Counter] = defaultdict(Counter)
-    for case in case_times(sources, filters):
-        if case.reason == "bad_rating":
-            follow[case.department]["cases"] += 1
-            follow[case.department][case.outcome if case.status == "resolved" else case.status] += 1
-    return [FollowupRow(d, bad[d], follow[d]["cases"], follow[d]["waiting"], follow[d]["claimed"],
-                        follow[d]["solved"], follow[d]["handed_back"]) for d in sorted(set(bad) | set(follow))]
+    follow: dict[str, list[FollowupTimes]] = defaultdict(list)
+    for followed in followup_times(sources, filters):
+        follow[followed.case.department].append(followed)
+    rows = []
+    for department in sorted(set(bad) | set(follow)):
+        group = follow[department]
+        statuses = Counter(f.case.outcome if f.case.status == "resolved" else f.case.status for f in group)
+        to_step = {step: [getattr(f, step) - f.case.created_at for f in group if getattr(f, step) is not None]
+                   for step in FOLLOWUP_STEPS}  # seconds from the case's opening, of the cases with the step
+        rows.append(FollowupRow(
+            department, bad[department], len(group), statuses["waiting"], statuses["claimed"], statuses["solved"],
+            statuses["handed_back"], *(len(to_step[step]) for step in FOLLOWUP_STEPS),
+            sum(1 for f in group if f.case.status == "resolved" and f.feedback is not None),
+            *(_days(to_step[step]) for step in FOLLOWUP_STEPS)))
+    return rows
+
+
+@dataclass(frozen=True)
+class FollowupCaseRow:
+    case_id: int
+    department: str
+    created: str  # days in the district's calendar (YYYY-MM-DD); None: not yet
+    verify: str | None
+    rectify: str | None
+    feedback: str | None
+    resolved: str | None
+
+
+def followup_cases(sources: Sources, filters: Filters = Filters()) -> list[FollowupCaseRow]:
+    """Each 差评 follow-up case opened in the period: the day of each step, oldest case first."""
+    def day(at: float | None) -> str | None:
+        return local_day(at).isoformat() if at is not None else None
+
+    return [FollowupCaseRow(f.case.id, f.case.department, day(f.case.created_at), day(f.verify), day(f.rectify),
+                            day(f.feedback), day(f.case.resolved_at)) for f in followup_times(sources, filters)]
 
 
 TableFunction = Callable[[Sources, Filters], list[Any]]
@@ -285,6 +329,7 @@ TABLES: dict[str, tuple[TableFunction, type]] = {
     "ratings_weekly": (ratings_weekly, RatingWeekRow),
     "cases": (case_table, CaseRow),
     "followups": (followups, FollowupRow),
+    "followup_cases": (followup_cases, FollowupCaseRow),
 }
 
 

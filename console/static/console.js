@@ -9,6 +9,10 @@
   const STATUS_LABELS = { waiting: '排队中', claimed: '处理中', resolved: '已办结' };
   const ROLE_LABELS = { specialist: '专员', supervisor: '主管' };
   const OUTCOME_LABELS = { solved: '已解决', handed_back: '已交回智能助手' };
+  // a 差评's follow-up, in order; the 反馈 is sent to the business as a reply
+  const FOLLOWUP_STEPS = ['verify', 'rectify', 'feedback'];
+  const FOLLOWUP_SAVE = { verify: '记录回访核实', rectify: '记录整改', feedback: '发送反馈给企业' };
+  const FOLLOWUP_AGAIN = { verify: '再次记录回访核实', rectify: '再次记录整改', feedback: '再次发送反馈' };
   const HTTP_MESSAGES = {
     400: '请求内容有误',
     403: '无权执行此操作',
@@ -26,7 +30,7 @@
     selectedId: null,
     keys: {},          // last rendered data per case part
     scrollToEnd: false,
-    drafts: {},        // unsent reply/note text per case id
+    drafts: {},        // unsent reply/note/follow-up text per case id
     busy: {},          // request in flight per poller
     again: {},         // poller asked again while busy
     page: 1, pages: 1, total: 0,  // the queue's page (100 cases each) and how many in all
@@ -336,6 +340,7 @@
     state.scrollToEnd = true;
     restoreDrafts();
     $('reply-status').hidden = true;
+    $('followup-status').hidden = true;
     $('case').hidden = true;
     $('case-empty').hidden = false;
     $('case-empty').textContent = id === null ? '请选择左侧的案件' : `正在加载案件 #${id}…`;
@@ -351,13 +356,16 @@
 
   function saveDrafts() {
     if (state.selectedId === null) return;
-    state.drafts[state.selectedId] = { reply: $('reply-text').value, note: $('note-text').value };
+    const drafts = { reply: $('reply-text').value, note: $('note-text').value };
+    FOLLOWUP_STEPS.forEach((step) => { drafts[step] = $(`followup-${step}-text`).value; });
+    state.drafts[state.selectedId] = drafts;
   }
 
   function restoreDrafts() {
     const d = state.drafts[state.selectedId] || {};
     $('reply-text').value = d.reply || '';
     $('note-text').value = d.note || '';
+    FOLLOWUP_STEPS.forEach((step) => { $(`followup-${step}-text`).value = d[step] || ''; });
   }
 
   /* ---------- case detail ---------- */
@@ -394,6 +402,7 @@
     part('details', [c.contact, c.company, c.problem], () => renderDetails(c));
     part('reach', data.reach, () => renderReach(data.reach));
     part('actions', [perms, c.department, c.status, c.assignee_name, state.departments], () => renderActions(c, perms));
+    part('followup', [data.followup, perms.followup, data.reach], () => renderFollowup(data.followup, perms, data.reach));
     part('transcript', data.conversation, () => renderTranscript(data.conversation));
     part('notes', data.notes, () => renderNotes(data.notes || []));
     part('events', data.events, () => renderEvents(data.events || []));
@@ -472,6 +481,73 @@
     else if (c.status === 'resolved') text = '案件已办结。';
     hint.textContent = text;
     hint.hidden = !text;
+  }
+
+  /* ---------- 差评 follow-up ---------- */
+
+  // The three steps with their dates (or 未完成); the claimer records each with a note.
+  function renderFollowup(steps, perms, reach) {
+    $('followup').hidden = !steps;
+    if (!steps) return;
+    steps.forEach((s) => {
+      $(`followup-${s.step}`).dataset.done = String(!!s.done);
+      const again = s.times > 1 ? `（已记录 ${s.times} 次，以最近一次为准）` : '';
+      $(`followup-${s.step}-status`).textContent = s.done ? `已完成 ${fmtTime(s.at)}${again}` : '未完成';
+      const note = $(`followup-${s.step}-note`);
+      note.hidden = !s.done;
+      note.textContent = s.done ? `${s.actor_name || s.actor || ''}：${s.note || ''}` : '';
+      $(`followup-${s.step}-form`).hidden = !perms.followup;
+      $(`followup-${s.step}-save`).textContent = (s.done ? FOLLOWUP_AGAIN : FOLLOWUP_SAVE)[s.step];
+    });
+    const warn = $('followup-feedback-reach');
+    const blocked = reach && (!reach.can_push || !reach.reachable);
+    warn.hidden = !blocked;
+    warn.textContent = blocked ? `目前反馈无法送达企业：${reach.message}` : '';
+  }
+
+  let followupTimer = null;
+
+  function setFollowupStatus(kind, message) {
+    const box = $('followup-status');
+    box.className = 'reply-status ' + kind;
+    box.textContent = message;
+    box.hidden = false;
+    clearTimeout(followupTimer);
+    if (kind === 'ok') followupTimer = setTimeout(() => { box.hidden = true; }, 6000);
+  }
+
+  function recordFollowup(step) {
+    const id = state.selectedId;
+    const box = $(`followup-${step}-text`);
+    const raw = box.value;
+    const text = raw.trim();
+    if (id === null) return;
+    if (!text) { setFollowupStatus('warn', '请先填写内容'); box.focus(); return; }
+    withButton($(`followup-${step}-save`), async () => {
+      setFollowupStatus('pending', step === 'feedback' ? '正在发送反馈…' : '正在保存…');
+      try {
+        const byPhone = step === 'feedback' && $('followup-feedback-phone').checked;
+        const data = await api('POST', `/api/cases/${id}/followup`, { step, text, via: byPhone ? 'phone' : 'channel' });
+        if (id !== state.selectedId) {
+          if (data.recorded && state.drafts[id]) state.drafts[id][step] = '';
+          return;
+        }
+        if (data.recorded) {
+          if (box.value === raw) box.value = '';
+          if (step === 'feedback') state.scrollToEnd = true;  // the reply just sent
+          if (byPhone) $('followup-feedback-phone').checked = false;
+          setFollowupStatus('ok', byPhone ? '电话答复已记录。'
+            : step === 'feedback' ? `反馈已送达企业并记录：${data.message || ''}` : '已记录。');
+        } else {
+          setFollowupStatus('warn', `反馈未记录：${data.message || '未能送达企业'}`);
+        }
+      } catch (err) {
+        if (id === state.selectedId) setFollowupStatus('error', err.message);
+        throw err;
+      } finally {
+        refreshAll();
+      }
+    });
   }
 
   /* ---------- conversation ---------- */
@@ -680,6 +756,9 @@
     $('reassign').addEventListener('click', reassign);
     $('send-reply').addEventListener('click', sendReply);
     $('add-note').addEventListener('click', addNote);
+    FOLLOWUP_STEPS.forEach((step) => {
+      $(`followup-${step}-save`).addEventListener('click', () => recordFollowup(step));
+    });
 
     const ctrlEnter = (fn) => (e) => {
       if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); fn(); }

@@ -321,17 +321,29 @@
 
   function followupsChart(t) {
     const rows = t.followups.rows;
-    const parts = [['waiting', '排队中', '#e8a92c'], ['claimed', '处理中', '#2d6cc0'], ['solved', '已解决', '#2f8a57'],
-                   ['handed_back', '未解决交回', '#9aa3ae']];
+    const bars = [['bad_ratings', '差评数', '#d64541'], ['followup_cases', '跟进案件', '#9aa3ae'],
+                  ['verify_done', '已回访核实', '#e8a92c'], ['rectify_done', '已整改', '#2d6cc0'],
+                  ['feedback_done', '已反馈企业', '#86c06c'], ['closed_with_reply', '回复企业后办结', '#2f8a57']];
     return {
       option: base(Object.assign({
         xAxis: { type: 'category', data: rows.map((r) => departmentName(r.department)), axisLabel: { interval: 0, rotate: rows.length > 5 ? 30 : 0 } },
         yAxis: { type: 'value', name: '件数', minInterval: 1 },
-        series: [{ name: '差评数', type: 'bar', color: '#d64541', data: rows.map((r) => r.bad_ratings) },
-                 ...parts.map(([key, name, color]) => ({ name: `跟进：${name}`, type: 'bar', stack: 'followup', color, data: rows.map((r) => r[key]) }))],
+        series: bars.map(([key, name, color]) => ({ name, type: 'bar', color, data: rows.map((r) => r[key]) })),
       }, empty(rows))),
-      head: ['部门', '差评数', '跟进案件', '排队中', '处理中', '已解决', '未解决交回'],
-      body: rows.map((r) => [departmentName(r.department), r.bad_ratings, r.followup_cases, r.waiting, r.claimed, r.solved, r.handed_back]),
+      head: ['部门', '差评数', '跟进案件', '排队中', '处理中', '已解决', '未解决交回', '已回访核实', '已整改', '已反馈企业',
+             '回复企业后办结', '回访核实中位天数', '整改中位天数', '反馈中位天数'],
+      body: rows.map((r) => [departmentName(r.department), r.bad_ratings, r.followup_cases, r.waiting, r.claimed, r.solved,
+                             r.handed_back, r.verify_done, r.rectify_done, r.feedback_done, r.closed_with_reply,
+                             num(r.verify_median_days), num(r.rectify_median_days), num(r.feedback_median_days)]),
+    };
+  }
+
+  function followupCasesTable(t) {
+    const step = (day) => day || '未完成';
+    return {
+      head: ['案件', '部门', '创建', '回访核实', '整改', '反馈', '办结'],
+      body: t.followup_cases.rows.map((r) => [`#${r.case_id}`, departmentName(r.department), r.created, step(r.verify),
+                                              step(r.rectify), step(r.feedback), r.resolved || '未办结']),
     };
   }
 
@@ -343,7 +355,11 @@
     { id: 'ratings-topic', table: 'ratings', title: '好差评分布（按主题）', note: '网页答复评价与人工案件评价合计。', build: ratingsByTopic },
     { id: 'ratings-weekly', table: 'ratings_weekly', title: '好差评周趋势', note: '每周（自周一起）各等级评价数与差评率。', build: ratingsWeekly },
     { id: 'cases', table: 'cases', title: '人工案件：认领等待与办结用时', note: '按部门的中位数和 P90（小时），虚线为办结目标。', build: casesChart },
-    { id: 'followups', table: 'followups', title: '差评跟进情况', note: '各部门收到的差评，以及差评转出的跟进案件现在的状态。', build: followupsChart },
+    { id: 'followups', table: 'followups', title: '差评跟进情况', note: '各部门收到的差评、差评跟进案件，以及完成回访核实、整改、反馈的案件数；中位天数从案件创建算到该步最近一次记录。', build: followupsChart },
+  ];
+  // tables without a chart: shown open, as a card of their own
+  const TABLE_CARDS = [
+    { id: 'followup-cases', table: 'followup_cases', title: '差评跟进明细', note: '每件差评跟进案件的创建、回访核实、整改、反馈和办结日期（各步以最近一次记录为准）。', build: followupCasesTable },
   ];
 
   function buildDashboard() {
@@ -378,6 +394,22 @@
         chart.textContent = '图表库未安装（在 console/ 目录运行 npm ci），请查看下方数据表。';
         details.open = true;
       }
+    }
+    for (const spec of TABLE_CARDS) {
+      const card = el('section', 'card');
+      card.id = `card-${spec.id}`;
+      card.setAttribute('aria-labelledby', `title-${spec.id}`);
+      const title = el('h2', null, spec.title);
+      title.id = `title-${spec.id}`;
+      const wrap = el('div', 'table-wrap');
+      wrap.id = `table-${spec.id}`;
+      const foot = el('div', 'card-foot');
+      const csv = el('a', 'csv', '下载 CSV');
+      csv.id = `csv-${spec.id}`;
+      csv.setAttribute('download', '');
+      foot.appendChild(csv);
+      card.append(title, el('p', 'note', spec.note), wrap, foot);
+      grid.appendChild(card);
     }
     const resize = () => Object.values(state.charts).filter(Boolean).forEach((c) => c.resize());
     if (window.ResizeObserver) new ResizeObserver(resize).observe(grid);
@@ -421,7 +453,7 @@
     $('dashboard').hidden = false;
     if (!state.built) buildDashboard();
     const csvQuery = query(data.filters);
-    for (const spec of CHARTS) {
+    for (const spec of [...CHARTS, ...TABLE_CARDS]) {
       const built = spec.build(data.tables, data.target_hours, data.filters);
       if (state.charts[spec.id]) state.charts[spec.id].setOption(built.option, true);
       renderTable($(`table-${spec.id}`), spec.title, built.head, built.body);

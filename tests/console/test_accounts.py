@@ -1,7 +1,8 @@
-"""Staff accounts: the rules of add(), scrypt hashes, login with lock-out, sessions, the CLI."""
+"""Staff accounts: the rules of add(), scrypt hashes, login throttled per address, sessions, the CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import secrets
 from pathlib import Path
@@ -12,8 +13,9 @@ import sqlalchemy as sa
 
 from cases.schema import staff, staff_sessions
 from console import accounts as accounts_module
-from console.accounts import (LOCK_SECONDS, MAX_FAILURES, MIN_PASSWORD, SESSION_SECONDS, AccountLocked, Accounts,
+from console.accounts import (MIN_PASSWORD, SESSION_SECONDS, Accounts,
                               StaffMember, check_password, hash_password, main)
+from console.login_throttle import BACKOFF_SECONDS, PER_SOURCE, Throttled
 from console.names import departments
 
 PASSWORD = "correct horse battery"
@@ -166,31 +168,47 @@ def test_a_disabled_account_cannot_log_in(accounts: Accounts, zhang: StaffMember
     assert accounts.login("zhang", PASSWORD)[0] == zhang
 
 
-def test_five_wrong_passwords_lock_the_account_for_a_while(accounts: Accounts, zhang: StaffMember,
-                                                           clock: list[float]) -> None:
-    for _ in range(MAX_FAILURES):
-        assert accounts.login("zhang", "wrong password") is None
-    with pytest.raises(AccountLocked) as locked:
-        accounts.login("zhang", PASSWORD)
-    assert locked.value.until == clock[0] + LOCK_SECONDS
-    clock[0] += LOCK_SECONDS - 1
-    with pytest.raises(AccountLocked):
-        accounts.login("zhang", PASSWORD)
-    clock[0] += 2
-    member, token = accounts.login("zhang", PASSWORD)
+def test_wrong_passwords_slow_the_guesser_not_the_colleague(accounts: Accounts, zhang: StaffMember,
+                                                            clock: list[float]) -> None:
+    for _ in range(PER_SOURCE):
+        assert accounts.login("zhang", "wrong password", "203.0.113.9") is None
+    with pytest.raises(Throttled) as throttled:
+        accounts.login("zhang", PASSWORD, "203.0.113.9")
+    assert throttled.value.retry_after == BACKOFF_SECONDS
+    # zhang, at her own desk, logs in all the same
+    member, token = accounts.login("zhang", PASSWORD, "10.0.0.5")
     assert member == zhang and accounts.session(token) == zhang
-    assert stored_row(accounts, "zhang").failed_logins == 0
+    clock[0] += BACKOFF_SECONDS + 1  # the guesser's wait is over: one more try, then twice as long
+    assert accounts.login("zhang", "wrong password", "203.0.113.9") is None
+    with pytest.raises(Throttled) as throttled:
+        accounts.login("zhang", "wrong password", "203.0.113.9")
+    assert throttled.value.retry_after == 2 * BACKOFF_SECONDS
 
 
-def test_fewer_failures_then_the_right_password_reset_the_count(accounts: Accounts, zhang: StaffMember) -> None:
-    for _ in range(MAX_FAILURES - 1):
-        assert accounts.login("zhang", "wrong password") is None
-    assert stored_row(accounts, "zhang").failed_logins == MAX_FAILURES - 1
-    assert accounts.login("zhang", PASSWORD) is not None
-    assert stored_row(accounts, "zhang").failed_logins == 0
-    for _ in range(MAX_FAILURES - 1):
-        assert accounts.login("zhang", "wrong password") is None
-    assert accounts.login("zhang", PASSWORD) is not None  # not locked: the count started again
+def test_an_unknown_name_is_answered_like_a_known_one(accounts: Accounts, zhang: StaffMember) -> None:
+    for name in ("zhang", "nobody"):
+        for _ in range(PER_SOURCE):
+            assert accounts.login(name, "wrong password", "203.0.113.9") is None
+        with pytest.raises(Throttled) as throttled:
+            accounts.login(name, "wrong password", "203.0.113.9")
+        assert throttled.value.retry_after == BACKOFF_SECONDS
+
+
+def test_the_right_password_starts_the_count_afresh(accounts: Accounts, zhang: StaffMember) -> None:
+    for _ in range(PER_SOURCE - 1):
+        assert accounts.login("zhang", "wrong password", "10.0.0.5") is None
+    assert accounts.login("zhang", PASSWORD, "10.0.0.5") is not None
+    for _ in range(PER_SOURCE - 1):
+        assert accounts.login("zhang", "wrong password", "10.0.0.5") is None
+    assert accounts.login("zhang", PASSWORD, "10.0.0.5") is not None  # not throttled: the count started again
+
+
+def test_a_new_password_clears_every_count(accounts: Accounts, zhang: StaffMember) -> None:
+    for _ in range(PER_SOURCE + 1):
+        with contextlib.suppress(Throttled):
+            accounts.login("zhang", "wrong password", "203.0.113.9")
+    accounts.set_password("zhang", PASSWORD + "-new")
+    assert accounts.login("zhang", PASSWORD + "-new", "203.0.113.9") is not None
 
 
 # sessions --------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def posted(conversation: str, what: str = "tracker/events") -> list[tuple[dict, 
 @pytest.mark.parametrize("method, path", [
     ("GET", "/api/me"), ("GET", "/api/cases"), ("GET", "/api/cases/1"), ("GET", "/api/departments"),
     ("POST", "/api/cases/1/claim"), ("POST", "/api/cases/1/reply"), ("POST", "/api/cases/1/resolve"),
-    ("POST", "/api/logout"),
+    ("POST", "/api/cases/1/followup"), ("POST", "/api/logout"),
 ])
 def test_no_api_answers_without_a_session(console: Console, method: str, path: str) -> None:
     answer = requests.request(method, f"{console.url}{path}", json={}, timeout=10, allow_redirects=False)
@@ -160,7 +160,7 @@ def test_a_specialist_sees_and_acts_on_own_department_only(console: Console) -> 
 
 @pytest.mark.parametrize("method, action", [
     ("GET", ""), ("POST", "/claim"), ("POST", "/reply"), ("POST", "/note"), ("POST", "/release"),
-    ("POST", "/resolve"), ("POST", "/handback"), ("POST", "/reassign"),
+    ("POST", "/resolve"), ("POST", "/handback"), ("POST", "/reassign"), ("POST", "/followup"),
 ])
 @pytest.mark.parametrize("case_id", ["12345678901234567890123", str(2 ** 31), "0"])
 def test_a_case_id_no_database_can_hold_is_not_found(console: Console, method: str, action: str,

@@ -45,11 +45,16 @@ HELD_OUT = "解放碑哪家火锅好吃"  # an out_of_scope example of tests/nlu
 # real time is long past the day: the never-claimed zhujian case is past its 24-hour target
 CASES_NOW = [*day.CASES[:3], ("zhujian", 1, 1, 0, 0, 0, None, None, None, None, 24.0, 1, 0, 0.0)]
 EXPECTED = {"daily": day.DAILY, "topics": day.TOPICS, "outcomes": day.OUTCOMES, "ratings": day.RATINGS,
-            "ratings_weekly": day.RATINGS_WEEKLY, "cases": CASES_NOW, "followups": day.FOLLOWUPS}
+            "ratings_weekly": day.RATINGS_WEEKLY, "cases": CASES_NOW, "followups": day.FOLLOWUPS,
+            "followup_cases": day.FOLLOWUP_CASES}
 DAILY_LATER = [(L, "rest", 3, 0, 0, 3, 0), (L, "socketio", 2, 2, 0, 0, 0)]
 HEADERS = {"daily": "date,channel,questions,answered,asked_back,out_of_scope,handed_over",
            "cases": "department,cases,waiting,claimed,solved,handed_back,claim_median_hours,claim_p90_hours,"
-                    "resolve_median_hours,resolve_p90_hours,target_hours,decided,within_target,within_target_share"}
+                    "resolve_median_hours,resolve_p90_hours,target_hours,decided,within_target,within_target_share",
+           "followups": "department,bad_ratings,followup_cases,waiting,claimed,solved,handed_back,verify_done,"
+                        "rectify_done,feedback_done,closed_with_reply,verify_median_days,rectify_median_days,"
+                        "feedback_median_days",
+           "followup_cases": "case_id,department,created,verify,rectify,feedback,resolved"}
 
 
 def later_day() -> list[Conversation]:
@@ -232,6 +237,11 @@ def test_a_specialist_sees_their_department_and_is_refused_another(insight_conso
         assert refused.status_code == 403 and "本部门" in refused.json()["error"], path
     exported = insight_console.get(zhang, "/api/insight/daily.csv", **THE_DAY).text.splitlines()
     assert exported[1:] == [",".join(row) for row in csv_rows(day.DAILY_SCJG)]
+    assert mine["tables"]["followup_cases"]["rows"] == [] and mine["tables"]["followups"]["rows"] == []
+    zhu = insight_console.login("zhu")
+    assert table_rows(insight_console.get(zhu, "/api/insight/followup_cases", **THE_DAY).json()) == day.FOLLOWUP_CASES
+    assert table_rows(insight_console.get(zhu, "/api/insight/followups", **THE_DAY).json()) == day.FOLLOWUPS[1:]
+    assert insight_console.get(zhu, "/api/insight/followup_cases.csv", department="fagai").status_code == 403
 
 
 def test_concurrent_page_loads_on_two_consoles_count_each_turn_once(insight_console: InsightConsole,

@@ -224,7 +224,11 @@ CASES = [("fagai", 4, 1, 0, 3, 0, 0.5, 0.5, 3.0, 16.0, 24.0, 4, 3, 0.75),
          ("scjg", 1, 0, 0, 0, 1, None, None, None, None, 24.0, 1, 0, 0.0),
          ("zhujian", 1, 1, 0, 0, 0, None, None, None, None, 24.0, 0, 0, 0.0)]
 CASES_OF_THE_DAY_FAGAI = ("fagai", 3, 0, 0, 3, 0, 0.5, 0.5, 3.0, 16.0, 24.0, 3, 3, 1.0)
-FOLLOWUPS = [("fagai", 1, 0, 0, 0, 0, 0), ("zhujian", 1, 1, 1, 0, 0, 0)]
+# department, 差评, follow-up cases, waiting, claimed, solved, handed back, with 回访核实 / 整改 / 反馈, closed
+# with a reply, median days to each step: case #4 was never claimed, so none of its steps is done
+FOLLOWUPS = [("fagai", 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None),
+             ("zhujian", 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, None, None, None)]
+FOLLOWUP_CASES = [(4, "zhujian", D, None, None, None, None)]
 
 
 def cases_and_ratings(url: str, monkeypatch: pytest.MonkeyPatch) -> None:

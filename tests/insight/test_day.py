@@ -56,6 +56,7 @@ def test_every_table_of_the_scripted_day(whole_day: Sources, store: InsightStore
     assert rows(tables.ratings_weekly(whole_day)) == day.RATINGS_WEEKLY
     assert rows(tables.case_table(whole_day, target=24.0, now=day.NOW)) == day.CASES
     assert rows(tables.followups(whole_day)) == day.FOLLOWUPS
+    assert rows(tables.followup_cases(whole_day)) == day.FOLLOWUP_CASES
 
 
 def test_turns_are_in_time_order_with_their_unit_model_and_masked_text(whole_day: Sources, store: InsightStore) -> None:
@@ -110,6 +111,7 @@ def test_a_department_sees_only_its_own(whole_day: Sources, store: InsightStore)
     assert rows(tables.case_table(whole_day, Filters(department="zhujian"), 24.0, day.NOW)) == day.CASES[3:]
     assert {r.department for r in tables.ratings(whole_day, Filters(department="renshe"))} == {"renshe"}
     assert rows(tables.followups(whole_day, Filters(department="fagai"))) == day.FOLLOWUPS[:1]
+    assert tables.followup_cases(whole_day, Filters(department="fagai")) == []
     assert {t.department for t in store.turns(department="fagai")} == {"fagai"}
     assert len(store.turns(department="fagai")) == 3  # 转人工, the complaint, the 差评 of a case
 

@@ -1,0 +1,106 @@
+"""The 差评 follow-up in the console page, in headless Chromium: the three steps shown with their
+dates (or 未完成), recorded by the claimer, the resolve refused with the server's message until
+the 反馈 has been sent, then allowed; no error in the page's console.
+
+A real console process and the stand-in for Rasa's API (tests/console/test_api.py's fixture).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from console.server import NO_FEEDBACK
+from tests.console.test_api import PASSWORD, Console, console, posted  # noqa: F401 - console is a fixture
+from tests.console.test_followup_api import bad_rating_case
+from tests.e2e.browser import CHROMIUM, DRIVER, wait
+
+pytestmark = pytest.mark.servers
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """Chromium as tests/e2e/browser.py starts it, keeping the page's console messages."""
+    if not (CHROMIUM and DRIVER):
+        pytest.fail("Debian's chromium and chromium-driver are needed: make setup installs them")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1366,900", "--lang=zh-CN", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(options=options, service=Service(DRIVER))
+    yield browser
+    browser.quit()
+
+
+def text(driver, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, element_id).text
+
+
+def shown(driver, element_id: str) -> bool:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, element_id).is_displayed()
+
+
+def record(driver, step: str, note: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, f"followup-{step}-text").send_keys(note)
+    driver.find_element(By.ID, f"followup-{step}-save").click()
+    wait(driver, lambda d: text(d, f"followup-{step}-status").startswith("已完成"))
+
+
+def test_a_specialist_follows_up_a_bad_rating_in_the_page(driver, console: Console) -> None:
+    from selenium.webdriver.common.by import By
+
+    case_id = bad_rating_case(console, "fu-page-1")
+    driver.get(f"{console.url}/login")
+    wait(driver, lambda d: d.find_elements(By.ID, "username"))
+    driver.find_element(By.ID, "username").send_keys("zhang")
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "login").click()
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'.case-row[data-case-id="{case_id}"]'))
+    driver.get(f"{console.url}/#case-{case_id}")
+    wait(driver, lambda d: shown(d, "claim") and shown(d, "followup"))
+    assert [text(driver, f"followup-{s}-status") for s in ("verify", "rectify", "feedback")] == ["未完成"] * 3
+    assert not shown(driver, "followup-verify-form")  # not claimed yet: nothing to record
+    assert "差评跟进" in text(driver, "case-meta")
+
+    driver.find_element(By.ID, "claim").click()
+    wait(driver, lambda d: shown(d, "followup-verify-form"))
+    assert "发送给企业" in text(driver, "followup-feedback-form")
+    record(driver, "verify", "电话回访：窗口要求重复提交材料")
+    assert "电话回访：窗口要求重复提交材料" in text(driver, "followup-verify-note")
+    assert text(driver, "followup-verify-save") == "再次记录回访核实"
+    record(driver, "rectify", "窗口改为一次性告知")
+
+    driver.find_element(By.ID, "resolve").click()
+    wait(driver, lambda d: shown(d, "error"))
+    assert text(driver, "error") == NO_FEEDBACK
+    assert driver.find_element(By.ID, "case-status").get_attribute("data-status") == "claimed"
+    assert text(driver, "followup-feedback-status") == "未完成"
+
+    record(driver, "feedback", "您反映的问题已整改，欢迎再来办理。")
+    assert "反馈已送达企业" in text(driver, "followup-status")
+    assert posted("fu-page-1")[-1][1][0]["text"] == "您反映的问题已整改，欢迎再来办理。"
+    wait(driver, lambda d: "您反映的问题已整改" in text(d, "transcript"))
+    assert driver.find_element(By.ID, "followup-feedback-text").get_attribute("value") == ""
+
+    driver.find_element(By.ID, "resolve").click()
+    wait(driver, lambda d: d.find_element(By.ID, "case-status").get_attribute("data-status") == "resolved")
+    wait(driver, lambda d: not shown(d, "followup-feedback-form"))
+    assert all(text(driver, f"followup-{s}-status").startswith("已完成") for s in ("verify", "rectify", "feedback"))
+    assert console.cases.get(case_id).outcome == "solved"
+    # Chromium logs the one refused request (the resolve before the 反馈, 409); no script error
+    refused = f"/api/cases/{case_id}/resolve"
+    assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "/favicon.ico " not in e["message"]
+            and refused not in e["message"]] == []
