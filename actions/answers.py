@@ -18,7 +18,7 @@ from actions import ranker
 from actions.kb import Channel, Department, KnowledgeBase, Topic
 from actions.question import Ask, analyse, mostly_english
 from actions.ranker import Ranked, UnitIndex
-from actions.units import AnswerUnit
+from actions.units import ASPECT_PATTERNS, AnswerUnit
 
 # Aspects the documents give for some services only: asked and not held → said plainly.
 CHECKED_ASPECTS = ("time", "cost", "count")
@@ -26,7 +26,7 @@ CHECKED_ASPECTS = ("time", "cost", "count")
 NEAR_BEST = 0.9
 # a unit off the topic answers only when its words agree this well (share of the best BM25)
 OFF_TOPIC_MATCH = 0.8
-# an older plan's item gives way to the latest plan's on the same fact within this share
+# an older plan's item gives way to a newer plan's on the same fact within this share
 # (2023 第20条's 用气 10 个工作日 over 2021 第6条's 13: the shorter sentence scores higher)
 NEWER_PLAN = 0.8
 # a unit merely near the topic answers a time/cost/count question only with words this close
@@ -86,9 +86,15 @@ def _channel(kb: KnowledgeBase, topic: Topic, unit: AnswerUnit | None, named: li
     return None
 
 
-def _pick(ranked: list[Ranked], topic: Topic, ask: Ask, latest: int | None = None) -> Ranked | None:
-    """The best unit; for a time/cost/count question the best one near the top that holds it
-    (`latest`: the plan year whose items replace older ones)."""
+def _in_digits(unit: AnswerUnit, aspect: str | None) -> bool:
+    """The unit states the asked kind of fact with a number in digits."""
+    pattern = ASPECT_PATTERNS.get(aspect or "")
+    return bool(pattern) and any(any(c.isdigit() for c in m.group()) for m in pattern.finditer(unit.text))
+
+
+def _pick(ranked: list[Ranked], topic: Topic, ask: Ask) -> Ranked | None:
+    """The best unit; for a time/cost/count question the best one near the top that holds it,
+    the newer plan's item of two about as good."""
     candidates = [r for r in ranked if r.prior or r.match >= OFF_TOPIC_MATCH]
     if not candidates:
         return ranked[0] if ranked else None
@@ -100,13 +106,17 @@ def _pick(ranked: list[Ranked], topic: Topic, ask: Ask, latest: int | None = Non
                    and (r.prior >= ranker.TOPIC_BONUS or r.match >= MIN_ASPECT_MATCH)]
         if holding and holding[0].score >= best.score * NEAR_BEST:
             # of those about as good, the one the topic itself cites (开办企业 → 全流程“零成本”)
-            # and of the items, the latest plan's: its 10 个工作日 replaces the 2021 plan's 13
+            # and of two plans' items, the newer plan's: the 2023 list's 10 个工作日 replaces the 2021 plan's 13
             close = [r for r in holding if r.score >= holding[0].score * NEAR_BEST]
-            chosen = max(close, key=lambda r: (r.prior, r.score))
-            if chosen.unit.year and chosen.unit.year != latest:
-                newer = [r for r in holding if r.unit.year == latest and r.prior >= chosen.prior
-                         and r.score >= chosen.score * NEWER_PLAN]
-                return newer[0] if newer else chosen
+            # a figure in digits (最快0.5天) before a phrase (全程“一日办结”)
+            chosen = max(close, key=lambda r: (r.prior, _in_digits(r.unit, ask.primary), r.score))
+            if chosen.unit.kind != "policy":  # an article reports what a plan did: no plan replaces it
+                return chosen
+            rivals = [r for r in holding if r.unit.kind == "policy" and r.prior >= chosen.prior
+                      and r.score >= chosen.score * NEWER_PLAN]
+            newest = max((r.unit.year or 0 for r in rivals), default=0)
+            if chosen.unit.year and chosen.unit.year < newest:
+                return next(r for r in rivals if r.unit.year == newest)
             return chosen
         on_topic = [r for r in holding if r.prior]
         if on_topic:
@@ -190,7 +200,7 @@ def answer(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None = None,
     query = " ".join(filter(None, [context, typed if english else "", text]))
     ranked = index.rank(query, topic.id, ask, channels=named_channels, topic_channels=topic.channels,
                         only_topic=only_topic)
-    best = _pick(ranked, topic, ask, index.latest_year)
+    best = _pick(ranked, topic, ask)
     if ask.primary == "channel":  # 「在哪办」: the channel the topic uses, in the documents' words
         best = _in_documents_words(ranked, next((r for r in ranked if r.unit.kind == "channel" and r.prior), best))
     if best is None or (ask.primary in CHECKED_ASPECTS and ask.primary not in best.unit.aspects):

@@ -128,7 +128,6 @@ class UnitIndex:
         self.by_id = {u.id: u for u in units}
         self.okapi = Okapi((terms(u.index_text) for u in units), k1=k1, b=b)
         self.idf = self.okapi.idf
-        self.latest_year = max((u.year for u in units if u.year), default=None)
 
     def bm25(self, query: list[str], i: int) -> float:
         return self.okapi.score(set(query), i)
@@ -181,7 +180,7 @@ def passage(unit: AnswerUnit, text: str, ask: Ask, limit: int = MAX_PASSAGE,
     if len(unit.text) <= limit or len(parts) == 1:
         return _trim(unit.text if len(unit.text) <= limit * 1.4 else unit.text[:limit])
     idf = idf if idf is not None else default().idf
-    query = set(terms(text))
+    query = set(terms(expanded(text)))  # the documents' words for what was asked pick the clause too
     pattern = ASPECT_PATTERNS.get(ask.primary or "")
 
     def score(clause: str) -> float:

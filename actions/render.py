@@ -97,10 +97,14 @@ def _unit(unit: Department) -> dict[str, str]:
 
 def card(kb: KnowledgeBase, topic: Topic, aspect: str | None = None,
          answered: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The `service_card` payload: the answer given, then the topic's full facts (details)."""
+    """The `service_card` payload: what the answer cited, then the topic's facts as the widget
+    folds them under 「查看完整答复」 (its first MAX_POLICIES items and MAX_CHANNELS channels; every
+    one of them is in the 「详情」 reply). Rasa stores it with every answer in the tracker, so it
+    carries nothing twice: the answer's text is the message's own text, a second lead unit only
+    for a topic led by two."""
     leads = kb.lead_of(topic)
     policies = []
-    for quote in topic.policies:
+    for quote in topic.policies[:MAX_POLICIES]:
         policy = kb.policies[quote.policy] if quote.policy else None
         policies.append({
             "id": policy.id if policy else None,
@@ -111,25 +115,25 @@ def card(kb: KnowledgeBase, topic: Topic, aspect: str | None = None,
         })
     sources = [
         {"cite": kb.cite(q), "file": q.file, "ref": q.ref, "quote": q.text}
-        for q in (*topic.points, *filter(None, [topic.lead_source]))
+        for q in (*topic.points[:MAX_POINTS], *filter(None, [topic.lead_source]))
     ]
-    return {
+    payload = {
         "type": "service_card",
         "topic": topic.id,
         "title": topic.title,
         "aspect": aspect,
         "answer": answered,
         "department": _unit(leads[0]),
-        "lead_departments": [_unit(u) for u in leads],
         "co_departments": [_unit(u) for u in kb.co_of(topic)],
         "policies": policies,
-        "channels": [
-            {"id": c, "name": kb.channels[c].name, "kind": kb.channels[c].kind, "how": kb.channels[c].how}
-            for c in topic.channels
-        ],
+        "channels": [{"id": c, "name": kb.channels[c].name, "how": kb.channels[c].how}
+                     for c in topic.channels[:MAX_CHANNELS]],
         "sources": sources,
         "kb_version": kb.version,
     }
+    if len(leads) > 1:
+        payload["lead_departments"] = [_unit(u) for u in leads]
+    return payload
 
 
 def _head(kb: KnowledgeBase, answer: Answer) -> str:
@@ -196,11 +200,11 @@ def short_english(kb: KnowledgeBase, answer: Answer) -> str:
             f"Lead department: {who}{where}.")
 
 
-def answer_record(answer: Answer, text: str) -> dict[str, Any]:
-    """What the card says about the answer: the unit cited and the visible text."""
+def answer_record(answer: Answer) -> dict[str, Any]:
+    """What the card says about the answer: the unit cited, its source, what was missing (the
+    text itself is the message's)."""
     unit = answer.unit
     return {
-        "text": text,
         "unit": unit.id if unit else None,
         "cite": unit.cite if unit else None,
         "source": unit.file if unit else None,

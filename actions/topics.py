@@ -141,7 +141,7 @@ def rendered(knowledge_base: KnowledgeBase, tracker: Tracker, found: answers.Ans
         text = render.short_english(knowledge_base, found)
     else:
         text = render.short(knowledge_base, found)
-    return text, render.card(knowledge_base, topic, found.ask.primary, render.answer_record(found, text))
+    return text, render.card(knowledge_base, topic, found.ask.primary, render.answer_record(found))
 
 
 class ActionAnswerTopic(KnowledgeAction):

@@ -7,6 +7,7 @@ import re
 import pytest
 from rasa_sdk.events import FollowupAction, SlotSet
 
+from actions import render
 from actions.topics import ActionAnswerDetails, ActionAnswerFollowup, ActionAnswerTopic, current_topic
 
 CITE = re.compile(r"(渝中府办〔\d{4}〕\d+号) 第(\d+)条")
@@ -45,7 +46,8 @@ def test_every_topic_answer_is_a_cited_passage_then_who_and_where(knowledge_base
         assert cited_items <= {(p.doc, p.item) for p in knowledge_base.policies.values()}
         # the rest of the topic stays in the card, shown on request
         assert card["co_departments"] == [{"id": u.id, "name": u.name} for u in knowledge_base.co_of(topic)]
-        assert len(card["channels"]) == len(topic.channels)
+        assert [c["id"] for c in card["channels"]] == list(topic.channels[: render.MAX_CHANNELS])
+        assert "text" not in answered and ("lead_departments" in card) is (len(topic.lead) > 1)
 
 
 def units_by_id():

@@ -18,11 +18,11 @@ from scripts import bench_answers
 from tests.conftest import ROOT
 
 BENCH = ROOT / "tests" / "answers" / "bench.yml"
-FACT_FIRST_FLOOR = 60.0
-LEAD_FLOOR = 75.0
-NO_FACT_FLOOR = 80.0
+FACT_FIRST_FLOOR = 72.0
+LEAD_FLOOR = 88.0
+NO_FACT_FLOOR = 88.0
 SHORT_FLOOR = 90.0
-MARGIN_OVER_SEARCH = 10.0
+MARGIN_OVER_SEARCH = 20.0
 MAX_MEDIAN_LENGTH = 200
 
 

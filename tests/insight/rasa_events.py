@@ -35,17 +35,26 @@ SESSION_SECONDS = 3600  # domain.yml: session_expiration_time 60 (minutes)
 TOPIC_BUTTONS = [{"title": "开办企业", "payload": "/company_opening"}, {"title": "税务", "payload": "/tax"}]
 
 
+class Card(dict):
+    """A service_card payload, and the text the message carrying it says (`reply`)."""
+
+    reply: str = ""
+
+
 def card(topic: str, title: str, department: str, unit: str | None, text: str, aspect: str | None = None,
-         missing: str | None = None, answered_by: str | None = None, details: bool = False) -> dict[str, Any]:
-    """A service_card with the fields render.card writes (answer None for 「详情」)."""
+         missing: str | None = None, answered_by: str | None = None, details: bool = False) -> Card:
+    """A service_card with the fields render.card writes (answer None for 「详情」); `text` is
+    the message's own text, beside the card."""
     lead = {"id": department, "name": DEPARTMENTS[department]}
     answer = None if details else {
-        "text": text, "unit": unit, "cite": "渝中府办〔2023〕32号 第2条" if unit else None,
+        "unit": unit, "cite": "渝中府办〔2023〕32号 第2条" if unit else None,
         "source": "003_56de8b6776a6fb06.txt" if unit else None, "ref": None, "missing": missing,
         "department": answered_by or department, "channel": None}
-    return {"type": "service_card", "topic": topic, "title": title, "aspect": "details" if details else aspect,
-            "answer": answer, "department": lead, "lead_departments": [lead], "co_departments": [],
-            "policies": [], "channels": [], "sources": []}
+    made = Card({"type": "service_card", "topic": topic, "title": title, "aspect": "details" if details else aspect,
+                 "answer": answer, "department": lead, "co_departments": [],
+                 "policies": [], "channels": [], "sources": []})
+    made.reply = text
+    return made
 
 
 def handoff_payload(case_id: int, department: str, status: str) -> dict[str, Any]:
@@ -142,7 +151,7 @@ class Conversation:
                at: float | None = None) -> None:
         self.clock.at(at or 0)
         self._save([*self._user(text, intent, confidence), self._featurized(), self._action(action),
-                    self._bot(answered["answer"]["text"] if answered["answer"] else "【详情】", answered),
+                    self._bot(answered.reply if answered["answer"] else "【详情】", answered),
                     self._slot("topic", answered["topic"]), self._listen()])
 
     def said(self, text: str, intent: str, confidence: float, action: str, reply: str | None = None) -> None:
@@ -202,7 +211,7 @@ class Conversation:
         self.clock.at(at or 0)
         events = [*self._user(text, intent, confidence), self._featurized()]
         if answered:
-            events += [self._action("action_answer_topic"), self._bot(answered["answer"]["text"], answered),
+            events += [self._action("action_answer_topic"), self._bot(answered.reply, answered),
                        self._slot("topic", answered["topic"])]
         self._save(events + self._form_start(reason, department, problem, followup=bool(answered)))
 
@@ -227,7 +236,7 @@ class Conversation:
         """A question typed where the contact was asked: answered on the topic, then asked again."""
         utter, ask = ASK["handoff_contact"]
         self._save([*self._user(text, intent, confidence, taken={"handoff_contact": text}), self._featurized(),
-                    self._action("handoff_form"), self._bot(answered["answer"]["text"], answered),
+                    self._action("handoff_form"), self._bot(answered.reply, answered),
                     self._bot("如需专员跟进，请留手机号、座机或微信号；不需要了回复「取消」。"),
                     self._slot("handoff_contact", None), self._slot("requested_slot", "handoff_contact"),
                     self._bot(ask, utter=utter), self._listen()])

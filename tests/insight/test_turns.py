@@ -12,7 +12,7 @@ from insight.tables import target_hours
 from insight.tracker import ROOT, TrackerStoreError, tracker_url
 from insight.turns import Deriver, Turn
 from tests.insight import day
-from tests.insight.rasa_events import Conversation
+from tests.insight.rasa_events import Card, Conversation
 
 RECORDED = json.loads((Path(__file__).parent / "recorded_shapes.json").read_text(encoding="utf-8"))["shapes"]
 
@@ -80,7 +80,9 @@ def test_the_topic_of_a_handoff_is_the_conversations() -> None:
 
 def test_a_card_carrying_the_kb_version_gives_it_to_the_turn() -> None:
     talk = Conversation("u", "rest", day.at(9))
-    talk.answer("开公司要多久", "company_opening", 0.94, {**day.OPENING_TIME, "kb_version": "kb-3f2a9c"})
+    versioned = Card({**day.OPENING_TIME, "kb_version": "kb-3f2a9c"})
+    versioned.reply = day.OPENING_TIME.reply
+    talk.answer("开公司要多久", "company_opening", 0.94, versioned)
     (turn,) = derive(talk)
     assert (turn.kb_version, turn.model_id) == ("kb-3f2a9c", "08c8b0a8e55e422494048adb3f71bf3d")
 
