@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from typing import Any
 
@@ -25,11 +26,13 @@ from actions import kb as kb_module
 from actions.kb import KnowledgeBase
 from actions.question import analyse
 from cases.repository import CaseRepository, repository_for
+from channels import clients
 
 logger = logging.getLogger(__name__)
 
 # who takes a case that no topic routes: the operator of the 帮帮团 channel in kb/channels.yml
 TEAM_CHANNEL = "bangbangtuan"
+DEFAULT_CASES_PER_CLIENT = 3
 FORM = "handoff_form"
 NOT_GIVEN = "未提供"
 FORM_SLOTS = ("handoff_contact", "handoff_company", "handoff_problem")
@@ -257,6 +260,16 @@ class ValidateHandoffForm(FormValidationAction):
         return {"handoff_problem": value[:high]}
 
 
+def cases_per_client() -> int:
+    """How many cases one client may have open at once ($CASES_PER_CLIENT, default 3): a flood
+    of new conversations from one address cannot bury the queue; a district website calling the
+    REST channel for many users from one address raises it."""
+    try:
+        return max(1, int(os.environ.get("CASES_PER_CLIENT", DEFAULT_CASES_PER_CLIENT)))
+    except ValueError:
+        return DEFAULT_CASES_PER_CLIENT
+
+
 def handoff_payload(knowledge_base: KnowledgeBase, case_id: int, department: str, status: str) -> dict[str, Any]:
     return {"type": "handoff", "case_id": case_id, "department": department,
             "department_name": unit_name(knowledge_base, department, department), "status": status}
@@ -280,12 +293,22 @@ class ActionOpenCase(Action):
             return reset
         department = tracker.get_slot("handoff_department") or team_department(self.kb)
         given = {slot: tracker.get_slot(slot) or "" for slot in FORM_SLOTS}
+        client = clients.of_message((tracker.latest_message or {}).get("metadata"), tracker.sender_id)
+        repository = cases_repository(self.cases)
         try:
+            already = await asyncio.to_thread(repository.open_cases_of_client, client)
+            if already >= cases_per_client() and not await asyncio.to_thread(repository.open_case_of,
+                                                                              tracker.sender_id):
+                logger.info("handoff refused: client %.24s has %d cases open", client, already)
+                dispatcher.utter_message(text="\n".join(
+                    [f"您已有 {already} 个转人工请求正在等待专员处理，专员会尽快逐一联系您，这次就不再新开了。",
+                     "着急的话可以直接联系："] + contact_lines(self.kb)))
+                return reset
             case, _ = await asyncio.to_thread(
-                cases_repository(self.cases).open, tracker.sender_id, tracker.get_latest_input_channel() or "unknown",
+                repository.open, tracker.sender_id, tracker.get_latest_input_channel() or "unknown",
                 tracker.get_slot("handoff_reason") or "user_request", department, tracker.get_slot("topic"),
                 contact=given["handoff_contact"], company=given["handoff_company"],
-                problem=given["handoff_problem"])
+                problem=given["handoff_problem"], client=client)
         except Exception:  # noqa: BLE001 - the database is down: say so, keep the bot answering
             logger.exception("could not open a case")
             dispatcher.utter_message(text="\n".join(["抱歉，转人工暂时失败，您的信息没有送出。请稍后再说「转人工」，"

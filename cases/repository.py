@@ -80,6 +80,7 @@ class Case:
     resolved_at: float | None
     updated_at: float
     unreachable_at: float | None
+    client: str | None = None  # channels/clients.py: who opened it (an address's keyed hash, an OpenID)
 
     @property
     def is_open(self) -> bool:
@@ -197,8 +198,14 @@ class CaseRepository:
         return found
 
     # the assistant's side -----------------------------------------------------------
+    def open_cases_of_client(self, client: str) -> int:
+        """How many cases a client has open (waiting or claimed), over all its conversations."""
+        with self.engine.connect() as db:
+            return int(db.execute(sa.select(sa.func.count()).select_from(cases).where(
+                cases.c.client == client[:64], cases.c.status.in_(OPEN))).scalar_one())
+
     def open(self, conversation_id: str, channel: str, reason: str, department: str, topic: str | None = None,
-             contact: str = "", company: str = "", problem: str = "") -> tuple[Case, bool]:
+             contact: str = "", company: str = "", problem: str = "", client: str | None = None) -> tuple[Case, bool]:
         """Open a case, or return the conversation's open one: (case, newly opened)."""
         if reason not in REASONS:
             raise ValueError(f"not a handoff reason: {reason!r}")
@@ -216,7 +223,8 @@ class CaseRepository:
                     conversation_id=conversation_id, channel=(channel or "unknown")[:40], reason=reason,
                     topic=topic or None, department=department, status="waiting",
                     contact=_cut(contact, "contact"), company=_cut(company, "company"),
-                    problem=_cut(problem, "problem"), created_at=now, queued_at=now, updated_at=now))
+                    problem=_cut(problem, "problem"), created_at=now, queued_at=now, updated_at=now,
+                    client=client[:64] if client else None))
                 case_id = int(result.inserted_primary_key[0])
                 self._log(db, case_id, ASSISTANT, "opened", reason, now)
         except sa.exc.IntegrityError:  # another process opened one a moment ago (one_open_case index)

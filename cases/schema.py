@@ -51,6 +51,7 @@ cases = sa.Table(
     sa.Column("resolved_at", sa.Float),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("unreachable_at", sa.Float),  # the channel refused a reply: user out of reach
+    sa.Column("client", sa.String(64), index=True),  # who opened it, as channels/clients.py names clients
 )
 case_events = sa.Table(
     "case_events", metadata,
@@ -115,11 +116,20 @@ def _v3(db: Connection) -> None:
     login_throttle.create(db, checkfirst=True)
 
 
+def _v4(db: Connection) -> None:
+    # a database made by v1 after this column joined the table has it already
+    if "client" not in {c["name"] for c in sa.inspect(db).get_columns("cases")}:
+        db.execute(sa.text("ALTER TABLE cases ADD COLUMN client VARCHAR(64)"))
+    index = next(i for i in cases.indexes if i.name == "ix_cases_client")
+    index.create(db, checkfirst=True)
+
+
 # (version, what it does, step). Append only; never edit a step that has shipped.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "cases, their audit trail, staff accounts and sessions", _v1),
     (2, "one open case per conversation (partial unique index)", _v2),
     (3, "login attempts per address and user name (console/login_throttle.py)", _v3),
+    (4, "the client that opened a case, for the open-case quota per client", _v4),
 ]
 
 

@@ -39,7 +39,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 import rasa_patches
-from channels import flood, limits, session_ids
+from channels import clients, flood, limits, session_ids
 
 # Rasa imports this module whenever it starts with credentials.yml: the moment to patch it
 rasa_patches.apply()
@@ -122,6 +122,7 @@ class RestInput(RasaRestInput):
         except BadRequest as error:
             return response.json({"error": str(error)}, status=400)
         stream = rasa.utils.endpoints.bool_arg(request, "stream", default=False)
+        posted.metadata = clients.stamped(posted.metadata, clients.of_request(request))
         if limits.too_long(posted.text):
             logger.info("rest: a message of %d characters from %s refused", len(posted.text), posted.sender)
             refusal = [{"recipient_id": posted.sender, "text": limits.TOO_LONG}]

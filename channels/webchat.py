@@ -46,7 +46,7 @@ from socketio import AsyncServer
 
 from cases.repository import BAD_RATINGS
 import rasa_patches
-from channels import flood, limits, session_ids
+from channels import clients, flood, limits, session_ids
 from channels.socket_manager import client_manager
 from channels.store import store_for
 
@@ -210,6 +210,14 @@ class WebChatInput(SocketIOInput):
             except Exception:  # noqa: BLE001 - socket.io drops a handler's exception silently
                 logger.exception("the follow-up of a bad rating failed in %s", session)
 
+    def client_of(self, sid: str) -> str:
+        """The client of a socket: the address its handshake came from (channels/clients.py)."""
+        try:
+            request = (self.sio.get_environ(sid, namespace=self.namespace) or {}).get("sanic.request")
+        except (KeyError, TypeError):
+            request = None
+        return clients.of_request(request) if request is not None else clients.client_id("unknown")
+
     async def handle(self, sid: str, data: dict, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         if self.session_persistence and not isinstance(data.get("session_id"), str):
             logger.warning("socket.io message without session_id ignored")
@@ -241,9 +249,10 @@ class WebChatInput(SocketIOInput):
                 await self.sio.disconnect(sid, namespace=self.namespace)
             return
         metadata = data.get(self.metadata_key) or {}
+        metadata = clients.stamped(metadata if isinstance(metadata, dict) else {}, self.client_of(sid))
         try:
             await on_new_message(UserMessage(message, output, sender, input_channel=self.name(),
-                                             metadata=metadata if isinstance(metadata, dict) else {}))
+                                             metadata=metadata))
         except Exception:  # noqa: BLE001 - the lock or tracker store failed: the user hears of it
             logger.exception("socket.io: the assistant failed on a message in %.128s", sender)
             await output.send_text_message(sender, rasa_patches.UNAVAILABLE)

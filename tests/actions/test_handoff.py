@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, ConversationPaused, FollowupAction, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clarify import ActionClarifyTopic
-from actions.handoff import (FORM_SLOTS, HANDOFF_SLOTS, NOT_GIVEN, TEAM_CHANNEL, ActionOpenCase,
+from actions.handoff import (DEFAULT_CASES_PER_CLIENT, FORM_SLOTS, HANDOFF_SLOTS, NOT_GIVEN, TEAM_CHANNEL,
+                             ActionOpenCase,
                              ActionStartHandoff, ValidateHandoffForm)
 from actions.rating import ActionAskServiceRating, ActionRateService
 from actions.session import ActionSessionStart
 from actions.topics import ActionAnswerTopic
 from cases.repository import RATING_LEVELS, CaseRepository
+from channels import clients
 
 RESET = [SlotSet(slot, None) for slot in HANDOFF_SLOTS]
 OFFICE_PHONE = "63765360"  # the 区营商办 contact the documents publish
@@ -297,6 +300,40 @@ def test_open_case_writes_the_case_and_pauses(knowledge_base, dispatcher, cases)
     assert f"#{case.id}" in message["text"] and OFFICE_PHONE in message["text"]
     assert "48 小时" not in message["text"]
     assert [e.action for e in cases.events(case.id)] == ["opened"]
+
+
+def test_one_client_may_have_only_a_few_cases_open(knowledge_base, cases, monkeypatch) -> None:
+    """A flood of new conversations from one address cannot bury the queue (issue 12)."""
+    monkeypatch.delenv("CASES_PER_CLIENT", raising=False)
+
+    def open_from(sender: str, client: str) -> CollectingDispatcher:
+        tracker = make_tracker(sender=sender, slots=FILLED)
+        tracker.latest_message["metadata"] = {clients.CLIENT_KEY: client}
+        dispatcher = CollectingDispatcher()
+        run(ActionOpenCase(knowledge_base, cases=cases), dispatcher, tracker)
+        return dispatcher
+
+    for n in range(DEFAULT_CASES_PER_CLIENT):
+        open_from(f"flood-{n}", "ip:flooder")
+    refused = open_from("flood-next", "ip:flooder")
+    assert cases.open_case_of("flood-next") is None and cases.open_cases_of_client("ip:flooder") == 3
+    assert "正在等待专员处理" in refused.messages[0]["text"] and OFFICE_PHONE in refused.messages[0]["text"]
+    # another business is not affected; a conversation's own open case is still its own
+    open_from("someone-else", "ip:other")
+    assert cases.open_case_of("someone-else") is not None
+    again = open_from("flood-0", "ip:flooder")
+    assert f"#{cases.open_case_of('flood-0').id}" in again.messages[0]["text"]
+    # one closed, one more may open
+    first = cases.open_case_of("flood-1")
+    cases.claim(first.id, "zhang")
+    cases.resolve(first.id, "zhang")
+    open_from("flood-next", "ip:flooder")
+    assert cases.open_case_of("flood-next").client == "ip:flooder"
+
+
+def test_a_message_without_a_client_counts_as_its_own_conversation(knowledge_base, dispatcher, cases) -> None:
+    run(ActionOpenCase(knowledge_base, cases=cases), dispatcher, make_tracker(sender="wechat:o123", slots=FILLED))
+    assert cases.open_case_of("wechat:o123").client == "wechat:o123"
 
 
 def test_open_case_takes_the_channel_of_the_latest_user_message(knowledge_base, dispatcher, cases) -> None:

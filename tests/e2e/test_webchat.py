@@ -18,14 +18,14 @@ pytestmark = [pytest.mark.model, pytest.mark.servers]
 
 
 async def converse(url: str, messages: list[str], session_id: str | None = None,
-                   origin: str | None = None) -> tuple[str, list[dict]]:
+                   origin: str | None = None, headers: dict[str, str] | None = None) -> tuple[str, list[dict]]:
     """Speak the standard Rasa socket.io protocol; return the session id and bot events."""
     client = socketio.AsyncClient()
     received: list[dict] = []
     confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
     client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
     client.on("bot_uttered", lambda data: received.append(data))
-    headers = {"Origin": origin} if origin else {}
+    headers = {**(headers or {}), **({"Origin": origin} if origin else {})}
     await client.connect(url, socketio_path="/socket.io", transports=["websocket"], headers=headers)
     try:
         await client.emit("session_request", {"session_id": session_id})
