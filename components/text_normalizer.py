@@ -43,6 +43,7 @@ from components.kb_jieba_tokenizer import folder_digest
 logger = logging.getLogger(__name__)
 LEXICON_FILE = "lexicon.json"
 RAW_TEXT = "raw_text"
+NLU_CHARS = 300  # of a message, the end NLU parses (actions/ranker.py searches the same end)
 # what Rasa's RegexMessageHandler unpacks (after the pipeline): /intent, /intent@0.9, /intent{…}
 INTENT_PAYLOAD = re.compile(r"^/[A-Za-z_][A-Za-z0-9_]*(@[0-9.]+)?(\{.*\})?$", re.S)
 # "en" when the user wrote mostly English, so actions can add an English line
@@ -296,7 +297,10 @@ class TextNormalizer(GraphComponent):
         if isinstance(text, str) and INTENT_PAYLOAD.match(text.strip()):
             return  # a button's or a channel's `/intent{"entity": …}`: Rasa unpacks it as sent
         if isinstance(text, str) and text:
-            normalized = self.normalize(text)
+            # NLU reads the end of a long message, where people put the question after the story
+            # (DIET's cost grows with the length: 202 ms of CPU for 2,000 characters, on the
+            # event loop every other conversation waits on); actions read the whole as typed
+            normalized = self.normalize(text[-NLU_CHARS:] if keep_raw else text)
             if keep_raw and normalized != text:
                 # parse_data["text"] becomes the normalized text; actions read what was typed here
                 message.set(RAW_TEXT, text, add_to_output=True)

@@ -11,7 +11,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.text_normalizer import TextNormalizer
+from components.text_normalizer import NLU_CHARS, TextNormalizer
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOKUPS = [{"name": "topic_first_loan_renewal", "elements": ["续贷", "首贷续贷中心"]},
@@ -92,3 +92,13 @@ def test_fingerprint_follows_the_lexicon(tmp_path: Path) -> None:
     before = TextNormalizer.fingerprint_addon({"lexicon_path": str(tmp_path)})
     (tmp_path / "dialect.yml").write_text("replace:\n  啥子: 什么\n  咋个: 怎么\n", encoding="utf-8")
     assert TextNormalizer.fingerprint_addon({"lexicon_path": str(tmp_path)}) != before
+
+
+def test_nlu_reads_the_end_of_a_long_message_and_actions_the_whole(normalizer: TextNormalizer) -> None:
+    story = "我们公司在解放碑开了一家火锅店，今年想扩大经营再开一家分店，" * 40
+    typed = story + "请问开分店营业执照要多久能办下来"
+    [message] = normalizer.process([Message(data={"text": typed})])
+    assert len(message.get("text")) <= NLU_CHARS and message.get("text").endswith("营业执照要多久能办下来")
+    assert message.get("raw_text") == typed  # the handoff's problem description, the ranker's context
+    [short] = normalizer.process([Message(data={"text": "开公司要多久"})])
+    assert short.get("text") == "开公司要多久"
