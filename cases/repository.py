@@ -45,6 +45,9 @@ FOLLOWUP_REASON = "bad_rating"
 # the follow-up of a 差评, in the order it is done: 回访核实, 整改, 反馈 (the reply to the business)
 FOLLOWUP_STEPS = ("verify", "rectify", "feedback")
 FOLLOWUP_ACTIONS = {step: f"followup_{step}" for step in FOLLOWUP_STEPS}  # their case_events action
+# a supervisor closing a flood: every open case of one client, handed back, one audit row each
+BULK_CLOSED = "bulk_closed"
+BULK_CLOSED_DETAIL = "批量关闭：同一来源的刷屏案件"
 
 
 class CaseNotFound(LookupError):
@@ -204,6 +207,30 @@ class CaseRepository:
             return int(db.execute(sa.select(sa.func.count()).select_from(cases).where(
                 cases.c.client == client[:64], cases.c.status.in_(OPEN))).scalar_one())
 
+    def open_counts_of_clients(self, clients: Iterable[str],
+                               departments: Iterable[str] | None = None) -> dict[str, int]:
+        """How many open cases each of these clients has (in these departments only, if given):
+        one grouped query for a whole page of the queue. A client with none is left out."""
+        wanted = sorted({c[:64] for c in clients if c})
+        if not wanted:
+            return {}
+        condition = sa.and_(cases.c.client.in_(wanted), cases.c.status.in_(OPEN))
+        if departments is not None:
+            condition = sa.and_(condition, cases.c.department.in_(list(departments)))
+        query = (sa.select(cases.c.client, sa.func.count()).select_from(cases).where(condition)
+                 .group_by(cases.c.client))
+        with self.engine.connect() as db:
+            return {client: int(count) for client, count in db.execute(query)}
+
+    def open_of_client(self, client: str) -> list[Case]:
+        """A client's open cases (waiting or claimed), oldest first."""
+        if not client:
+            return []
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(cases).where(cases.c.client == client[:64], cases.c.status.in_(OPEN))
+                              .order_by(cases.c.id))
+            return [Case(**row._mapping) for row in rows]
+
     def open(self, conversation_id: str, channel: str, reason: str, department: str, topic: str | None = None,
              contact: str = "", company: str = "", problem: str = "", client: str | None = None) -> tuple[Case, bool]:
         """Open a case, or return the conversation's open one: (case, newly opened)."""
@@ -289,6 +316,35 @@ class CaseRepository:
             if movable and case.reason == FOLLOWUP_REASON and not self.followup(case_id)["feedback"]:
                 raise FollowupIncomplete(f"case {case_id} is a 差评 follow-up without a feedback step") from None
             raise
+
+    def close_client_cases(self, client: str, actor: str, case_ids: Iterable[int] | None = None,
+                           detail: str = BULK_CLOSED_DETAIL) -> list[Case]:
+        """Hand back every open case of a client (only those of `case_ids`, if given): a flood
+        cleaned up by a supervisor. One transaction; each case is one conditional UPDATE (still
+        open, still that client's), so a case resolved meanwhile is skipped, not an error. Each
+        closed case gets a `bulk_closed` row in its audit trail. The cases closed, by id."""
+        if not client:
+            raise ValueError("a case without a client cannot be closed with its client's others")
+        query = sa.select(cases.c.id).where(cases.c.client == client[:64], cases.c.status.in_(OPEN))
+        if case_ids is not None:
+            ids = [i for i in case_ids if _storable(i)]
+            if not ids:
+                return []
+            query = query.where(cases.c.id.in_(ids))
+        now, closed = time.time(), []
+        with self.engine.begin() as db:
+            for case_id in db.execute(query.order_by(cases.c.id)).scalars().all():
+                done = db.execute(cases.update().where(
+                    cases.c.id == case_id, cases.c.client == client[:64], cases.c.status.in_(OPEN)).values(
+                    status="resolved", outcome="handed_back", resolved_at=now, updated_at=now))
+                if done.rowcount == 1:
+                    self._log(db, case_id, actor, BULK_CLOSED, detail, now)
+                    closed.append(case_id)
+        if not closed:
+            return []
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(cases).where(cases.c.id.in_(closed)).order_by(cases.c.id))
+            return [Case(**row._mapping) for row in rows]
 
     def note(self, case_id: int, actor: str, text: str) -> CaseEvent:
         text = _cut(text, "detail")

@@ -18,7 +18,7 @@ CHANNELS = {"socketio": "网页", "wechat": "微信公众号", "wecom": "企业�
 ACTIONS = {"opened": "转入人工", "claimed": "认领", "released": "退回队列", "reassigned": "转派",
            "resolved": "办结", "handed_back": "交回智能助手", "note": "备注", "replied": "回复已送达",
            "reply_recorded": "回复已记录（渠道不能推送）", "reply_failed": "回复未送达", "rated": "用户评价",
-           "notice_failed": "通知用户失败"}
+           "notice_failed": "通知用户失败", "bulk_closed": "批量关闭（交回智能助手）"}
 
 
 def _records(file: str, key: str) -> list[dict]:

@@ -5,7 +5,8 @@ cookie; API calls that change anything must be JSON from the console's own origi
 on another site can send neither). Specialists see and act on their own department's cases;
 supervisors see all and may reassign. A 差评 case is followed up by its specialist in three
 steps (回访核实, 整改, 反馈); the 反馈 is sent to the business as a reply and must be delivered
-before the case can be solved.
+before the case can be solved. The queue counts, per case, the open cases of its client (a flood
+shows); a supervisor hands all of them back at once (`close-same-client`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ RESOLVED_INTENT = "handoff_resolved"  # its rule runs action_ask_service_rating
 HANDED_BACK = "工作人员已把对话交回智能助手，您可以继续提问；需要人工时，随时发送「转人工」。"
 PHONE_FEEDBACK = "【电话答复】"  # a 反馈 given by telephone, not sent through the channel
 NO_FEEDBACK = "差评案件须先完成「反馈」（把核实和整改的结果回复企业，并送达）才能办结。"
+NO_CLIENT = "该案件没有来源标识，无法批量关闭"
+BULK_RASA_CALLS = 8  # conversations resumed on Rasa at once when a flood is closed
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
@@ -88,8 +91,16 @@ class Console:
         pages = max(1, -(-total // QUEUE_PAGE))
         page = min(max(1, page), pages)
         found = self.cases.queue(statuses, departments, limit=QUEUE_PAGE, offset=(page - 1) * QUEUE_PAGE)
+        counts = self.same_client_open(member, found)  # one grouped query for the page
         return {"now": now, "total": total, "page": page, "pages": pages, "page_size": QUEUE_PAGE,
-                "cases": [views.summary(case, staff_names, now) for case in found]}
+                "cases": [views.summary(case, staff_names, now, counts) for case in found]}
+
+    def same_client_open(self, member: StaffMember, found: list[Case]) -> dict[str, int]:
+        """Open cases per client of these cases, counted where the member sees cases: all
+        departments for a supervisor (whatever the filter: what close-same-client would close),
+        the own department for a specialist."""
+        departments = None if member.is_supervisor else [member.department or ""]
+        return self.cases.open_counts_of_clients((case.client for case in found if case.client), departments)
 
     async def detail(self, member: StaffMember, case: Case) -> dict[str, Any]:
         staff_names = self.staff_names()
@@ -104,7 +115,7 @@ class Console:
             conversation.update(available=False, error="暂时读取不到对话记录（智能助手服务无响应），案件信息不受影响。")
         events = self.cases.events(case.id)
         followup = self.cases.followup(case.id) if case.reason == FOLLOWUP_REASON else None
-        return {"case": views.summary(case, staff_names),
+        return {"case": views.summary(case, staff_names, same_client_open=self.same_client_open(member, [case])),
                 "notes": [{"at": e.at, "actor": e.actor, "actor_name": staff_names.get(e.actor, e.actor),
                            "text": e.detail} for e in events if e.action == "note"],
                 "events": [views.event(e, staff_names) for e in events],
@@ -190,6 +201,47 @@ class Console:
         except (RasaUnavailable, DeliveryRefused) as problem:
             self.cases.record(case.id, member.username, "notice_failed", str(problem)[:300])
         return case
+
+    async def close_same_client(self, member: StaffMember, case: Case) -> dict[str, Any]:
+        """Hand back every open case of this case's client (a flood), as `finish` hands one back:
+        each conversation is resumed on Rasa first; one Rasa cannot reach keeps its case open
+        (the user is never left paused without a case) with `notice_failed` in its trail, and
+        the others go on. The resumed ones are closed in one transaction (repository: a case
+        resolved meanwhile is skipped), each with a `bulk_closed` row; then each user is told the
+        assistant continues (a refused notice: `notice_failed`, as in `finish`)."""
+        if not member.is_supervisor:
+            raise PermissionError("只有主管可以批量关闭案件")
+        if not case.client:
+            raise ValueError(NO_CLIENT)
+        found = self.cases.open_of_client(case.client)
+        limit = asyncio.Semaphore(BULK_RASA_CALLS)
+
+        async def resume(one: Case) -> bool:
+            async with limit:
+                try:
+                    await self.rasa.resume(one.conversation_id)
+                    return True
+                except (RasaUnavailable, DeliveryRefused) as problem:
+                    self.cases.record(one.id, member.username, "notice_failed",
+                                      f"批量关闭未执行：智能助手无法恢复对话（{str(problem)[:200]}）")
+                    return False
+
+        resumed = [one for one, ok in zip(found, await asyncio.gather(*(resume(one) for one in found))) if ok]
+        closed = self.cases.close_client_cases(case.client, member.username, [one.id for one in resumed])
+        closed_ids = {one.id for one in closed}  # a resumed one not closed was resolved meanwhile
+
+        async def tell(one: Case) -> None:
+            async with limit:
+                try:
+                    await self.rasa.say(one.conversation_id, HANDED_BACK, custom=self.payload(one))
+                except (RasaUnavailable, DeliveryRefused) as problem:
+                    self.cases.record(one.id, member.username, "notice_failed", str(problem)[:300])
+
+        await asyncio.gather(*(tell(one) for one in closed))
+        failed = sorted({one.id for one in found} - {one.id for one in resumed})
+        return {"closed": len(closed), "closed_ids": sorted(closed_ids), "not_closed": failed,
+                "message": f"已关闭同一来源的 {len(closed)} 件案件。" + (
+                    f"另有 {len(failed)} 件因智能助手无法连接未关闭，请稍后重试。" if failed else "")}
 
     async def _pause_quietly(self, case: Case) -> None:
         try:
@@ -416,6 +468,11 @@ def create_app(console: Console, name: str = "zhuqi_console",
         if department not in names.departments():
             raise ValueError("未知的部门")
         return _case(console.cases.reassign(case.id, request.ctx.member.username, department))
+
+    @app.post("/api/cases/<case_id:int>/close-same-client")
+    @acting
+    async def close_same_client(request: Request, case: Case) -> HTTPResponse:
+        return response.json(await console.close_same_client(request.ctx.member, case))
 
     def _case(case: Case) -> HTTPResponse:
         return response.json({"case": views.summary(case, console.staff_names())})

@@ -19,8 +19,12 @@ FOLLOWUP_EVENTS = {FOLLOWUP_ACTIONS["verify"]: "差评跟进：回访核实", FO
                    FOLLOWUP_ACTIONS["feedback"]: "差评跟进：反馈（已回复企业）"}
 
 
-def summary(case: Case, staff_names: dict[str, str], now: float | None = None) -> dict[str, Any]:
+def summary(case: Case, staff_names: dict[str, str], now: float | None = None,
+            same_client_open: dict[str, int] | None = None) -> dict[str, Any]:
+    """What the console shows of a case; `same_client_open`: open cases per client, as counted
+    for the member (Console.same_client_open), None where not counted."""
     now = now or time.time()
+    counted = same_client_open is not None and case.client is not None
     return {
         **case.as_dict(),
         "department_name": names.departments().get(case.department, case.department),
@@ -30,6 +34,8 @@ def summary(case: Case, staff_names: dict[str, str], now: float | None = None) -
         "channel_label": names.CHANNELS.get(case.channel, case.channel),
         "assignee_name": staff_names.get(case.assignee or "", case.assignee),
         "waiting_seconds": int(now - case.queued_at) if case.status != "resolved" else 0,
+        # how many OPEN cases share this case's client (a flood when ≥ 2); None: no client
+        "same_client_open": same_client_open.get(case.client, 0) if counted else None,
     }
 
 
@@ -98,4 +104,6 @@ def permissions(member: StaffMember, case: Case) -> dict[str, bool]:
         "reassign": member.is_supervisor and case.status in OPEN,
         "note": sees,
         "followup": owner and case.reason == FOLLOWUP_REASON,  # 回访核实, 整改, 反馈 (repository: the claimer)
+        # every open case of this case's client handed back at once (a flood): supervisors only
+        "close_same_client": member.is_supervisor and bool(case.client),
     }

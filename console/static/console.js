@@ -39,6 +39,10 @@
 
   const $ = (id) => document.getElementById(id);
 
+  // open cases of one client (a flood) from which a case is marked 「同一来源 N 件」
+  const SAME_CLIENT_MIN = 2;
+  const sameClientOpen = (c) => (typeof c.same_client_open === 'number' ? c.same_client_open : 0);
+
   /* ---------- small DOM helpers ---------- */
 
   function el(tag, className, text) {
@@ -278,7 +282,13 @@
 
     const top = el('div', 'row-top');
     top.append(el('span', 'case-id', '#' + c.id), statusChip(c.status),
-      el('span', 'row-dept', c.department_name || ''), el('span', 'wait'));
+      el('span', 'row-dept', c.department_name || ''));
+    if (sameClientOpen(c) >= SAME_CLIENT_MIN) {
+      const badge = el('span', 'same-client', `同一来源 ${sameClientOpen(c)} 件`);
+      badge.title = '同一来源（同一地址或微信用户）目前有多件未结案件，可能是刷屏';
+      top.append(badge);
+    }
+    top.append(el('span', 'wait'));
 
     const topic = el('div', 'row-topic');
     topic.append(el('span', 'reason', c.reason_label || c.reason || ''));
@@ -341,6 +351,7 @@
     restoreDrafts();
     $('reply-status').hidden = true;
     $('followup-status').hidden = true;
+    $('bulk-status').hidden = true;
     $('case').hidden = true;
     $('case-empty').hidden = false;
     $('case-empty').textContent = id === null ? '请选择左侧的案件' : `正在加载案件 #${id}…`;
@@ -401,7 +412,8 @@
     part('head', c, () => renderHead(c));
     part('details', [c.contact, c.company, c.problem], () => renderDetails(c));
     part('reach', data.reach, () => renderReach(data.reach));
-    part('actions', [perms, c.department, c.status, c.assignee_name, state.departments], () => renderActions(c, perms));
+    part('actions', [perms, c.department, c.status, c.assignee_name, c.same_client_open, state.departments],
+      () => renderActions(c, perms));
     part('followup', [data.followup, perms.followup, data.reach], () => renderFollowup(data.followup, perms, data.reach));
     part('transcript', data.conversation, () => renderTranscript(data.conversation));
     part('notes', data.notes, () => renderNotes(data.notes || []));
@@ -426,6 +438,7 @@
     if (c.resolved_at) items.push(['办结时间', fmtTime(c.resolved_at)]);
     if (c.outcome) items.push(['结果', OUTCOME_LABELS[c.outcome] || c.outcome]);
     if (c.rating) items.push(['用户评价', c.rating]);
+    if (sameClientOpen(c) >= SAME_CLIENT_MIN) items.push(['同一来源', `${sameClientOpen(c)} 件未结案件`]);
 
     const meta = $('case-meta');
     clear(meta);
@@ -469,7 +482,11 @@
       select.value = picked;
       if (select.value !== picked) select.value = '';
     }
-    const any = ['claim', 'release', 'resolve', 'handback'].some((n) => perms[n]) || perms.reassign;
+    const bulk = !!perms.close_same_client && sameClientOpen(c) >= SAME_CLIENT_MIN;
+    const closeAll = $('close-same-client');
+    closeAll.hidden = !bulk;
+    closeAll.dataset.count = String(sameClientOpen(c));
+    const any = ['claim', 'release', 'resolve', 'handback'].some((n) => perms[n]) || perms.reassign || bulk;
     $('actions').hidden = !any;
 
     $('reply-area').hidden = !perms.reply;
@@ -663,6 +680,31 @@
     });
   }
 
+  // A supervisor hands back every open case of this case's client (a flood) at once.
+  function closeSameClient() {
+    const id = state.selectedId;
+    if (id === null) return;
+    const count = Number($('close-same-client').dataset.count) || 0;
+    if (!window.confirm(`确定关闭同一来源的全部 ${count} 件未结案件吗？这些对话将交回智能助手。`)) return;
+    const box = $('bulk-status');
+    withButton($('close-same-client'), async () => {
+      box.className = 'reply-status pending';
+      box.textContent = '正在批量关闭…';
+      box.hidden = false;
+      try {
+        const data = await api('POST', `/api/cases/${id}/close-same-client`, {});
+        if (id !== state.selectedId) return;
+        box.className = 'reply-status ' + ((data.not_closed || []).length ? 'warn' : 'ok');
+        box.textContent = data.message || `已关闭 ${data.closed || 0} 件案件。`;
+      } catch (err) {
+        if (id === state.selectedId) { box.className = 'reply-status error'; box.textContent = err.message; }
+        throw err;
+      } finally {
+        refreshAll();
+      }
+    });
+  }
+
   let replyTimer = null;
 
   function setReplyStatus(kind, message) {
@@ -754,6 +796,7 @@
       $(name).addEventListener('click', () => caseAction(name));
     });
     $('reassign').addEventListener('click', reassign);
+    $('close-same-client').addEventListener('click', closeSameClient);
     $('send-reply').addEventListener('click', sendReply);
     $('add-note').addEventListener('click', addNote);
     FOLLOWUP_STEPS.forEach((step) => {
