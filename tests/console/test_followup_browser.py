@@ -14,7 +14,7 @@ import pytest
 from console.server import NO_FEEDBACK
 from tests.console.test_api import PASSWORD, Console, console, posted  # noqa: F401 - console is a fixture
 from tests.console.test_followup_api import bad_rating_case
-from tests.e2e.browser import CHROMIUM, DRIVER, wait
+from tests.e2e.browser import chromium, wait
 
 pytestmark = pytest.mark.servers
 
@@ -22,19 +22,7 @@ pytestmark = pytest.mark.servers
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """Chromium as tests/e2e/browser.py starts it, keeping the page's console messages."""
-    if not (CHROMIUM and DRIVER):
-        pytest.fail("Debian's chromium and chromium-driver are needed: make setup installs them")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1366,900", "--lang=zh-CN", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(options=options, service=Service(DRIVER))
+    browser = chromium("1366,900", str(tmp_path_factory.mktemp("chromium")), console_log=True)
     yield browser
     browser.quit()
 

@@ -13,8 +13,9 @@ SHOTS = ROOT / "reports" / "screenshots"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
+def chromium(window: str = "1100,900", user_data_dir: str | None = None, console_log: bool = False):
+    """Debian's Chromium, headless, with the flags this machine's closed network needs;
+    `console_log` keeps the page's console messages (driver.get_log("browser"))."""
     if not (CHROMIUM and DRIVER):
         pytest.fail("Debian's chromium and chromium-driver are needed: make setup installs them")
     from selenium import webdriver
@@ -23,10 +24,17 @@ def browser() -> Iterator:
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1100,900", "--lang=zh-CN"):
+                 f"--window-size={window}", "--lang=zh-CN", *([f"--user-data-dir={user_data_dir}"] if user_data_dir else [])):
         options.add_argument(flag)
     options.binary_location = CHROMIUM
-    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
+    if console_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=Service(DRIVER))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    driver = chromium()
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield driver
     driver.quit()

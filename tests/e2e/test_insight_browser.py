@@ -21,7 +21,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.console.test_insight_api import PASSWORD, InsightConsole, scripted, start
-from tests.e2e.browser import CHROMIUM, DRIVER, SHOTS, wait
+from tests.e2e.browser import SHOTS, chromium, wait
 
 pytestmark = pytest.mark.servers
 DOCS = ROOT / "docs"
@@ -48,19 +48,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InsightConsole
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """Chromium as tests/e2e/browser.py starts it, keeping the page's console messages."""
-    if not (CHROMIUM and DRIVER):
-        pytest.fail("Debian's chromium and chromium-driver are needed: make setup installs them")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1366,768", "--lang=zh-CN", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(options=options, service=Service(DRIVER))
+    browser = chromium("1366,768", str(tmp_path_factory.mktemp("chromium")), console_log=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield browser
     browser.quit()
