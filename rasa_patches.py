@@ -20,7 +20,9 @@ tests/test_rasa_patches.py fails — then read the new method and drop or rewrit
    failure (refused, timed out, 5xx) into one apology (`UNAVAILABLE`), once per user message,
    followed by a listen (Rasa otherwise predicted the failed action again until its circuit
    breaker, ten calls later). After a timeout or a refusal, calls fail at once for
-   UNREACHABLE_SECONDS (5), so no other user waits out the timeout meanwhile. An action
+   UNREACHABLE_SECONDS (5), so no other user waits out the timeout meanwhile — but for one
+   call every PROBE_SECONDS (1), which closes the window when it is answered: a server back
+   from a freeze answers again within a second or two (it took the whole 5.1 s window before). An action
    rejection (400: a form's validation) is still Rasa's to handle.
 4. `MessageProcessor._has_session_expired` ended a session only after
    `session_expiration_time` minutes of silence, so a busy conversation's session grew without
@@ -76,7 +78,10 @@ SILENT_ACTIONS = {"action_session_start"}
 DEFAULT_SESSION_MAX_TURNS = 40
 # after an action server timed out or refused, calls fail at once for this long (then are tried)
 UNREACHABLE_SECONDS = 5.0
+PROBE_SECONDS = 1.0  # inside that window, one call is let through this often, to see it back
 _unreachable_until = 0.0
+_next_probe = 0.0
+_probing = False
 
 # sha256 of inspect.getsource() of each method as Rasa 3.6.21 ships it
 EXPECTED_SOURCES = {
@@ -185,20 +190,33 @@ async def run_or_apologise(self: rasa_action.RemoteAction, output_channel: Any, 
     ends the turn (without the listen, Rasa predicted the failed action again, ten times)."""
     import asyncio
 
-    global _unreachable_until
-    if time.monotonic() < _unreachable_until:  # it just timed out or refused: do not wait again
-        logger.warning("custom action %s not called: the action server failed a moment ago", self.name())
-        return apology(self.name(), tracker)
+    global _unreachable_until, _next_probe, _probing
+    now = time.monotonic()
+    probe = False
+    if now < _unreachable_until:  # it just timed out or refused: do not wait again …
+        if _probing or now < _next_probe:
+            logger.warning("custom action %s not called: the action server failed a moment ago", self.name())
+            return apology(self.name(), tracker)
+        # … but let one call through every PROBE_SECONDS: a server back from a freeze is used
+        # again within a second or two, not after the whole window
+        probe, _probing, _next_probe = True, True, now + PROBE_SECONDS
     try:  # after the window, the next call is the probe: it answers, or opens the window again
-        return await asyncio.wait_for(original("RemoteAction.run")(self, output_channel, nlg, tracker, domain),
-                                      timeout=action_timeout())
+        result = await asyncio.wait_for(original("RemoteAction.run")(self, output_channel, nlg, tracker, domain),
+                                        timeout=action_timeout())
+        if probe:
+            _unreachable_until = 0.0
+        return result
     except rasa_action.ActionExecutionRejection:
         raise
     except Exception as error:  # noqa: BLE001 - refused, timed out, 5xx: the user hears of it
         logger.error("custom action %s failed (%s: %s)", self.name(), type(error).__name__, error)
         if not isinstance(error.__cause__, rasa_action.ClientResponseError):  # unreachable, not one bad action
             _unreachable_until = time.monotonic() + UNREACHABLE_SECONDS
+            _next_probe = time.monotonic() + PROBE_SECONDS
         return apology(self.name(), tracker)
+    finally:
+        if probe:
+            _probing = False
 
 
 def apology(action_name: str, tracker: Any) -> list[Any]:

@@ -210,6 +210,37 @@ def test_the_window_does_not_feed_itself_and_the_first_call_after_it_probes(monk
     monkeypatch.setattr(rasa_patches, "_unreachable_until", 0.0)
 
 
+def test_inside_the_window_one_call_a_second_probes_and_an_answer_closes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server back from a freeze is used again within PROBE_SECONDS, not after the window."""
+    import time
+
+    monkeypatch.setattr(rasa_patches, "_unreachable_until", time.monotonic() + rasa_patches.UNREACHABLE_SECONDS)
+    monkeypatch.setattr(rasa_patches, "_next_probe", time.monotonic() + 60)  # no probe due yet
+    answered = []
+
+    async def answering(*args: object) -> list:
+        answered.append(args)
+        return []
+
+    monkeypatch.setattr(rasa_patches, "original", lambda key: answering)
+    action_ = RemoteAction("action_answer_topic", EndpointConfig("http://127.0.0.1:2/webhook"))
+    assert run(action_, tracker_after("在哪办"))[0].text == rasa_patches.UNAVAILABLE and not answered
+    monkeypatch.setattr(rasa_patches, "_next_probe", time.monotonic() - 0.1)  # a probe is due
+    assert run(action_, tracker_after("在哪办")) == [] and len(answered) == 1  # the probe went through …
+    assert rasa_patches._unreachable_until == 0.0  # … and, answered, closed the window
+    assert run(action_, tracker_after("在哪办")) == [] and len(answered) == 2
+    # a probe that fails again opens a new window, and the next probe is a second away
+    monkeypatch.setattr(rasa_patches, "_unreachable_until", time.monotonic() + 1)
+    monkeypatch.setattr(rasa_patches, "_next_probe", time.monotonic() - 0.1)
+    refused = RemoteAction("action_answer_topic", EndpointConfig("http://127.0.0.1:1/webhook"))
+    monkeypatch.setattr(rasa_patches, "original", lambda key: RemoteAction._zhuqi_originalrun)  # Rasa's own
+    assert run(refused, tracker_after("在哪办"))[0].text == rasa_patches.UNAVAILABLE
+    assert rasa_patches._unreachable_until > time.monotonic() + rasa_patches.UNREACHABLE_SECONDS - 1
+    assert rasa_patches._next_probe > time.monotonic() + rasa_patches.PROBE_SECONDS - 0.5
+    assert rasa_patches._probing is False
+    monkeypatch.setattr(rasa_patches, "_unreachable_until", 0.0)
+
+
 def test_the_postgresql_tracker_store_checks_a_pooled_connection_before_using_it() -> None:
     from rasa.core import tracker_store
 
