@@ -198,6 +198,33 @@ def answered_as_followup(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
     return True
 
 
+# a question NLU places on another topic this surely is the user moving on, not a form answer
+MOVED_ON_CONFIDENCE = 0.8
+
+
+def moved_on(dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any] | None:
+    """A question on another topic typed where a contact or a company was asked (「个体户注销要
+    什么材料」 after a labour dispute's handoff began): the user has moved on. It is answered on
+    its topic and the handoff is set aside (the form ends as if cancelled), instead of asking
+    for the contact again and again — a conversation stuck in the form never ended its session
+    either. None when the message is no such question."""
+    from actions.topics import reply, send  # topics imports this module: import it late
+
+    knowledge_base = kb_module.default()
+    intent = ((tracker.latest_message or {}).get("intent") or {})
+    topic = knowledge_base.topic(intent.get("name"))
+    text = typed_text(tracker)
+    if (topic is None or topic.id == tracker.get_slot("topic") or intent.get("confidence", 0) < MOVED_ON_CONFIDENCE
+            or len(re.findall(r"\d", text)) >= 3):
+        return None
+    ask = analyse((tracker.latest_message or {}).get("text") or text, text)
+    if not (ask.aspects or ask.missing or ask.yesno or re.search(r"[？?]|怎么|如何|什么|哪|吗|咋", text)):
+        return None
+    answer, card = reply(knowledge_base, tracker, topic)
+    send(dispatcher, tracker, answer, card)
+    return {**{slot: NOT_GIVEN for slot in FORM_SLOTS}, "handoff_cancelled": True, "topic": topic.id}
+
+
 class ValidateHandoffForm(FormValidationAction):
     """Check each answer; 「跳过」 leaves a field 未提供, 「取消」 ends the handoff."""
 
@@ -215,7 +242,7 @@ class ValidateHandoffForm(FormValidationAction):
     def validate_handoff_contact(self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                  domain: DomainDict) -> dict[str, Any]:
         value = _clean(slot_value)
-        declined = self._declined(value, "handoff_contact")
+        declined = self._declined(value, "handoff_contact") or moved_on(dispatcher, tracker)
         if declined:
             return declined
         wechat = WECHAT_ID.match(value)
@@ -237,7 +264,7 @@ class ValidateHandoffForm(FormValidationAction):
     def validate_handoff_company(self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                  domain: DomainDict) -> dict[str, Any]:
         value = _clean(slot_value)
-        declined = self._declined(value, "handoff_company")
+        declined = self._declined(value, "handoff_company") or moved_on(dispatcher, tracker)
         if declined:
             return declined
         low, high = LIMITS["handoff_company"]

@@ -602,3 +602,29 @@ def test_a_contact_typed_wrong_is_not_taken_for_a_question(dispatcher, tracker_f
     ValidateHandoffForm().validate_handoff_contact(given, dispatcher, tracker, {})
     [hint] = dispatcher.messages
     assert "不完整" in hint["text"]
+
+
+@pytest.mark.parametrize("method", ["validate_handoff_contact", "validate_handoff_company"])
+def test_a_question_on_another_topic_sets_the_handoff_aside_and_is_answered(
+        dispatcher, tracker_factory, method: str) -> None:
+    """The user moved on: no form asking for a contact for ever (nor a session that never ends)."""
+    said = "个体户注销要什么材料"
+    tracker = tracker_factory(intent="deregistration", text=said, slots={"topic": "labour_dispute"})
+    tracker.latest_message["intent"]["confidence"] = 0.95
+    result = getattr(ValidateHandoffForm(), method)(said, dispatcher, tracker, {})
+    assert result["handoff_cancelled"] is True and result["topic"] == "deregistration"
+    assert all(result[slot] == NOT_GIVEN for slot in FORM_SLOTS)
+    [answer] = dispatcher.messages
+    assert answer["custom"]["topic"] == "deregistration" and "材料" in answer["text"]
+
+
+@pytest.mark.parametrize("intent, text, confidence", [
+    ("deregistration", "个体户注销", 0.95),          # no question: perhaps the company's name
+    ("deregistration", "个体户注销要什么材料", 0.5),  # unsure
+    ("labour_dispute", "仲裁要什么材料", 0.95),       # the same topic: answered, then the contact again
+])
+def test_other_messages_stay_in_the_handoff(dispatcher, tracker_factory, intent, text, confidence) -> None:
+    tracker = tracker_factory(intent=intent, text=text, slots={"topic": "labour_dispute"})
+    tracker.latest_message["intent"]["confidence"] = confidence
+    result = ValidateHandoffForm().validate_handoff_contact(text, dispatcher, tracker, {})
+    assert "handoff_cancelled" not in result and result == {"handoff_contact": None}
