@@ -20,14 +20,19 @@ any size went to NLU, the log and the tracker. This subclass keeps its URL, its 
 - when the assistant fails on a message (the lock store or the tracker store down) and said
   nothing, 503 with `Retry-After` and the apology (`rasa_patches.UNAVAILABLE`), not `200 []`;
 - the input channel is always `rest`: Rasa let the body name another one, which a case then
-  took for the channel its replies go out on.
+  took for the channel its replies go out on;
+- with `REST_TOKEN` set (production: the REST webhook is then for the district's own systems,
+  the public speaks through the widget and WeChat), a request without `Authorization: Bearer
+  <token>` (or `?token=`) gets 401 before its body is read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -52,6 +57,15 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 class BadRequest(ValueError):
     """A body the channel will not pass on; the message is the reason given with the 400."""
+
+
+def authorized(request: Request, token: str) -> bool:
+    """No token configured, or the request carries it (compared in constant time)."""
+    if not token:
+        return True
+    given = request.headers.get("authorization", "")
+    given = given[7:].strip() if given.lower().startswith("bearer ") else request.args.get("token", "")
+    return hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8"))
 
 
 @dataclass
@@ -114,6 +128,9 @@ class RestInput(RasaRestInput):
         return bp
 
     async def receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
+        if not authorized(request, os.environ.get("REST_TOKEN", "").strip()):
+            return response.json({"error": "this REST webhook needs its token (Authorization: Bearer …)"},
+                                 status=401)
         body = await limits.read_limited(request, limits.MAX_BODY_BYTES)
         if body is None:
             return response.json({"error": f"the body is larger than {limits.MAX_BODY_BYTES} bytes"}, status=413)
