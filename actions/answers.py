@@ -73,7 +73,7 @@ def says_yes(question: str, ask: Ask, passage: str) -> bool:
 
 def _lead(kb: KnowledgeBase, topic: Topic, unit: AnswerUnit | None) -> Department:
     """The department the cited passage makes responsible: a policy item's own lead unit
-    (第52条 招商回访 is 区招商服务中心's even on a topic 区发展改革委 leads), else the topic's."""
+    (第52条 招商回访 is 区招商局's even on a topic 区发展改革委 leads), else the topic's."""
     if unit and unit.lead and unit.kind != "channel" and (unit.kind == "policy" or topic.id not in unit.topics):
         return kb.departments[unit.lead[0]]
     return kb.lead_of(topic)[0]
