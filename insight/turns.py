@@ -24,7 +24,10 @@ is. The rules, from actions/ and domain.yml:
   - `asked_back`: `utter_ask_topic`, `utter_default`, or an answering action's topic buttons
     (action_clarify_topic's 「我不太确定您问的是哪一项」).
 - **chitchat** — utter_greet, utter_goodbye, utter_thank, utter_capabilities.
-- **no_reply** (nothing said back: the action server down) and **other** (something else said).
+- **unavailable** — the action server failed and the user got rasa_patches' apology
+  (「抱歉，智能助手这会儿没能处理您的问题…」, metadata `apology: service_unavailable`): neither an
+  answer nor a question the assistant chose not to answer.
+- **no_reply** (nothing said back) and **other** (something else said).
 
 Topic, unit, aspect and `missing` come from the card (`answer.unit`, `answer.missing`); the
 department is the one the reply named (`answer.department`, else the card's lead) or, handed
@@ -55,9 +58,11 @@ CONTROL_INTENTS = frozenset({"restart", "session_start", "handoff_resolved"})
 RATING_INTENTS = frozenset({"rate_service", "answer_rated_badly"})
 EXTERNAL_PREFIX = "EXTERNAL: "  # Rasa's text for a triggered intent (UserUttered.create_external)
 OUTCOMES = ("answered", "asked_back", "out_of_scope", "handed_over")
-KINDS = ("question", "chitchat", "form", "rating", "control", "paused", "no_reply", "other")
+KINDS = ("question", "chitchat", "form", "rating", "control", "paused", "unavailable", "no_reply", "other")
+# the apology rasa_patches says when the action server fails (its UNAVAILABLE_MARK; a test keeps them equal)
+APOLOGY_MARK = "service_unavailable"
 # the kinds whose (masked) text is kept: what the review inbox reads
-TEXT_KINDS = frozenset({"question", "chitchat", "no_reply", "other"})
+TEXT_KINDS = frozenset({"question", "chitchat", "unavailable", "no_reply", "other"})
 # the tracker store's event types that matter here; the rest (user_featurization, followup…) are skipped
 USED_TYPES = frozenset({"user", "bot", "action", "slot", "active_loop", "pause", "resume", "session_started",
                         "restart", "reset_slots"})
@@ -147,6 +152,7 @@ class _Reply:
     chitchat: bool = False
     plain_answer: bool = False
     said: bool = False
+    unavailable: bool = False  # the apology for a failed action server
     card: dict[str, Any] | None = None
 
 
@@ -161,6 +167,9 @@ def _read_reply(events: list[dict[str, Any]]) -> _Reply:
             reply.chitchat |= action in CHITCHAT_RESPONSES
         elif kind == "bot":
             reply.said = True
+            if (event.get("metadata") or {}).get("apology") == APOLOGY_MARK:
+                reply.unavailable = True  # not the answer its action would have given
+                continue
             card = _card(event)
             if card is not None:
                 reply.card = card  # the last card is the answer given
@@ -198,6 +207,8 @@ def _kind(user: dict[str, Any], state: ConversationState, intent: str | None, re
         return "rating", None
     if state.active_loop == FORM:
         return ("question", "answered") if reply.card is not None else ("form", None)
+    if reply.unavailable and reply.card is None and not reply.handed_over:
+        return "unavailable", None
     outcome = _outcome(reply)
     if outcome:
         return "question", outcome

@@ -150,3 +150,16 @@ def test_the_case_target(value: str | None, hours: float) -> None:
 def test_a_bad_case_target_is_refused(value: str) -> None:
     with pytest.raises(ValueError, match="CASE_TARGET_HOURS"):
         target_hours({"CASE_TARGET_HOURS": value})
+
+
+def test_the_apology_of_a_failed_action_server_is_its_own_kind_not_an_answer() -> None:
+    import rasa_patches
+    from insight.turns import APOLOGY_MARK
+
+    assert APOLOGY_MARK == rasa_patches.UNAVAILABLE_MARK
+    talk = Conversation("u", "rest", day.at(9))
+    talk.said("开公司要多久", "company_opening", 0.94, "action_answer_topic", rasa_patches.UNAVAILABLE)
+    bot = next(e for e in talk.messages[-1] if e.type_name == "bot")
+    bot.metadata["apology"] = APOLOGY_MARK  # as rasa_patches.apology() writes it
+    (turn,) = derive(talk)
+    assert (turn.kind, turn.outcome) == ("unavailable", None)
