@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cases.repository import (FOLLOWUP_REASON, FOLLOWUP_STEPS, OPEN, STATUSES, Case, CaseConflict, CaseNotFound,
                               CaseRepository, FollowupIncomplete)
+from channels import clients
 from console import insight_views, names, transcript, views
 from console.accounts import SESSION_SECONDS, Accounts, StaffMember
 from console.login_throttle import Throttled
@@ -51,12 +52,9 @@ Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
 def client_address(request: Request) -> str:
-    """The address a login comes from: nginx's X-Real-IP when nginx (on this machine) passed the
-    request on, the peer's own address otherwise — a header from anyone else is not believed."""
-    peer = request.conn_info.client_ip if request.conn_info else ""
-    if peer in ("127.0.0.1", "::1") and request.headers.get("x-real-ip"):
-        return request.headers["x-real-ip"].strip()[:64]
-    return peer or "unknown"
+    """The address a login comes from, as the channels read it (nginx's X-Real-IP from loopback)."""
+    return clients.address(request.conn_info.client_ip if request.conn_info else None,
+                           request.headers.get("x-real-ip"))
 
 
 def error(status: int, message: str) -> HTTPResponse:
