@@ -323,7 +323,7 @@ class ActionOpenCase(Action):
         client = clients.of_message((tracker.latest_message or {}).get("metadata"), tracker.sender_id)
         repository = cases_repository(self.cases)
         try:
-            already = await asyncio.to_thread(repository.open_cases_of_client, client)
+            already = (await asyncio.to_thread(repository.open_counts_of_clients, [client])).get(client, 0)
             if already >= cases_per_client() and not await asyncio.to_thread(repository.open_case_of,
                                                                               tracker.sender_id):
                 logger.info("handoff refused: client %.24s has %d cases open", client, already)

@@ -60,7 +60,7 @@ class AnswerUnit:
     related: tuple[str, ...] = ()  # topics an article sentence names, or that cite an item of its category
     channel: str | None = None  # the channel a channel description or figure is about
     title: str | None = None  # a heading that names the unit (item category, channel name)
-    year: int | None = None  # its document's year: the 2023 list supersedes the 2021 plan
+    year: int | None = None  # a policy item's plan year: the 2023 list supersedes the 2021 plan
 
     @property
     def index_text(self) -> str:
@@ -97,8 +97,6 @@ class _Builder:
                 record["lead"] = list(lead)
             return False
         self.by_text[key] = unit_id
-        document = self.kb.documents.get(file)
-        year = year or (document.year if document else None)
         self.units[unit_id] = {
             "id": unit_id, "kind": kind, "text": text, "cite": cite, "file": file, "ref": ref,
             "lead": list(lead), "co": list(co), "topics": list(dict.fromkeys(topics)),

@@ -201,12 +201,6 @@ class CaseRepository:
         return found
 
     # the assistant's side -----------------------------------------------------------
-    def open_cases_of_client(self, client: str) -> int:
-        """How many cases a client has open (waiting or claimed), over all its conversations."""
-        with self.engine.connect() as db:
-            return int(db.execute(sa.select(sa.func.count()).select_from(cases).where(
-                cases.c.client == client[:64], cases.c.status.in_(OPEN))).scalar_one())
-
     def open_counts_of_clients(self, clients: Iterable[str],
                                departments: Iterable[str] | None = None) -> dict[str, int]:
         """How many open cases each of these clients has (in these departments only, if given):

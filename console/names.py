@@ -18,7 +18,10 @@ CHANNELS = {"socketio": "网页", "wechat": "微信公众号", "wecom": "企业�
 ACTIONS = {"opened": "转入人工", "claimed": "认领", "released": "退回队列", "reassigned": "转派",
            "resolved": "办结", "handed_back": "交回智能助手", "note": "备注", "replied": "回复已送达",
            "reply_recorded": "回复已记录（渠道不能推送）", "reply_failed": "回复未送达", "rated": "用户评价",
-           "notice_failed": "通知用户失败", "bulk_closed": "批量关闭（交回智能助手）"}
+           "notice_failed": "通知用户失败", "bulk_closed": "批量关闭（交回智能助手）",
+           "followup_verify": "差评跟进：回访核实", "followup_rectify": "差评跟进：整改",
+           "followup_feedback": "差评跟进：反馈（已回复企业）"}
+FOLLOWUP_STEPS = {"verify": "回访核实", "rectify": "整改", "feedback": "反馈"}  # a 差评's follow-up
 
 
 def _records(file: str, key: str) -> list[dict]:

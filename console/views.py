@@ -6,17 +6,13 @@ import time
 from datetime import datetime
 from typing import Any
 
-from cases.repository import FOLLOWUP_ACTIONS, FOLLOWUP_REASON, FOLLOWUP_STEPS, OPEN, Case, CaseEvent, FollowupStep
+from cases.repository import FOLLOWUP_REASON, FOLLOWUP_STEPS, OPEN, Case, CaseEvent, FollowupStep
 from console import names
 from console.accounts import StaffMember
 
 WECHAT_WINDOW = 48 * 3600  # a user's message lets the account send customer-service messages for 48 h
 PUSH_CHANNELS = {"socketio", "wechat", "wecom"}
 WECHAT_CHANNELS = {"wechat", "wecom"}
-FOLLOWUP_LABELS = {"verify": "回访核实", "rectify": "整改", "feedback": "反馈"}
-# the audit trail's labels of the follow-up steps (console/names.py labels the other actions)
-FOLLOWUP_EVENTS = {FOLLOWUP_ACTIONS["verify"]: "差评跟进：回访核实", FOLLOWUP_ACTIONS["rectify"]: "差评跟进：整改",
-                   FOLLOWUP_ACTIONS["feedback"]: "差评跟进：反馈（已回复企业）"}
 
 
 def summary(case: Case, staff_names: dict[str, str], now: float | None = None,
@@ -46,9 +42,8 @@ def event(entry: CaseEvent, staff_names: dict[str, str]) -> dict[str, Any]:
     elif entry.action == "opened":
         detail = names.REASONS.get(detail, detail)
     actor_name = staff_names.get(entry.actor) or names.ACTORS.get(entry.actor, entry.actor)
-    label = names.ACTIONS.get(entry.action) or FOLLOWUP_EVENTS.get(entry.action, entry.action)
     return {"at": entry.at, "actor": entry.actor, "actor_name": actor_name, "action": entry.action,
-            "label": label, "detail": detail}
+            "label": names.ACTIONS.get(entry.action, entry.action), "detail": detail}
 
 
 def followup(steps: dict[str, FollowupStep | None], staff_names: dict[str, str]) -> list[dict[str, Any]]:
@@ -56,7 +51,7 @@ def followup(steps: dict[str, FollowupStep | None], staff_names: dict[str, str])
     shown = []
     for step in FOLLOWUP_STEPS:
         done = steps.get(step)
-        shown.append({"step": step, "label": FOLLOWUP_LABELS[step], "done": done is not None,
+        shown.append({"step": step, "label": names.FOLLOWUP_STEPS[step], "done": done is not None,
                       "at": done.at if done else None, "actor": done.actor if done else None,
                       "actor_name": staff_names.get(done.actor, done.actor) if done else None,
                       "note": done.note if done else None, "times": done.times if done else 0})

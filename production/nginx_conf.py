@@ -53,10 +53,10 @@ def render(topology: Topology) -> str:
         "MIME_TYPES": topology.mime_types,
         "PUBLIC_LISTEN": topology.public_listen,
         "INTERNAL_LISTEN": topology.internal_listen,
-        # a replica that fails is left alone for 5 s, then tried again
-        # never marked down for a slow answer (one 30 s wait made both "failed": 502 for everyone);
-        # a refused connection is still passed to the next replica, request by request
+        # a Rasa replica is never marked down for a slow answer (one 30 s wait made both "failed":
+        # 502 for everyone); a refused connection is still passed to the next one, request by request
         "RASA_SERVERS": servers(topology.rasa, " max_fails=0"),
+        # the others: one that fails is left alone for 5 s, then tried again
         "ACTION_SERVERS": servers(topology.actions, " max_fails=1 fail_timeout=5s"),
         "CONSOLE_SERVERS": servers(topology.console, " max_fails=1 fail_timeout=5s"),
         "WIDGET_ROOT": topology.widget_root,

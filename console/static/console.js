@@ -522,16 +522,7 @@
     warn.textContent = blocked ? `目前反馈无法送达企业：${reach.message}` : '';
   }
 
-  let followupTimer = null;
-
-  function setFollowupStatus(kind, message) {
-    const box = $('followup-status');
-    box.className = 'reply-status ' + kind;
-    box.textContent = message;
-    box.hidden = false;
-    clearTimeout(followupTimer);
-    if (kind === 'ok') followupTimer = setTimeout(() => { box.hidden = true; }, 6000);
-  }
+  const setFollowupStatus = (kind, message) => showStatus('followup-status', kind, message);
 
   function recordFollowup(step) {
     const id = state.selectedId;
@@ -686,18 +677,15 @@
     if (id === null) return;
     const count = Number($('close-same-client').dataset.count) || 0;
     if (!window.confirm(`确定关闭同一来源的全部 ${count} 件未结案件吗？这些对话将交回智能助手。`)) return;
-    const box = $('bulk-status');
     withButton($('close-same-client'), async () => {
-      box.className = 'reply-status pending';
-      box.textContent = '正在批量关闭…';
-      box.hidden = false;
+      showStatus('bulk-status', 'pending', '正在批量关闭…');
       try {
         const data = await api('POST', `/api/cases/${id}/close-same-client`, {});
         if (id !== state.selectedId) return;
-        box.className = 'reply-status ' + ((data.not_closed || []).length ? 'warn' : 'ok');
-        box.textContent = data.message || `已关闭 ${data.closed || 0} 件案件。`;
+        showStatus('bulk-status', (data.not_closed || []).length ? 'warn' : 'ok',
+          data.message || `已关闭 ${data.closed || 0} 件案件。`);
       } catch (err) {
-        if (id === state.selectedId) { box.className = 'reply-status error'; box.textContent = err.message; }
+        if (id === state.selectedId) showStatus('bulk-status', 'error', err.message);
         throw err;
       } finally {
         refreshAll();
@@ -705,17 +693,21 @@
     });
   }
 
-  let replyTimer = null;
+  const statusTimers = {};
 
-  function setReplyStatus(kind, message) {
-    const box = $('reply-status');
+  // One status line under an action (reply, follow-up, bulk close): an ok hides itself after
+  // 6 s, a warning or an error is scrolled into view.
+  function showStatus(boxId, kind, message) {
+    const box = $(boxId);
     box.className = 'reply-status ' + kind;
     box.textContent = message;
     box.hidden = false;
-    clearTimeout(replyTimer);
-    if (kind === 'ok') replyTimer = setTimeout(() => { box.hidden = true; }, 6000);
+    clearTimeout(statusTimers[boxId]);
+    if (kind === 'ok') statusTimers[boxId] = setTimeout(() => { box.hidden = true; }, 6000);
     if (kind === 'warn' || kind === 'error') box.scrollIntoView({ block: 'nearest' });
   }
+
+  const setReplyStatus = (kind, message) => showStatus('reply-status', kind, message);
 
   function sendReply() {
     const id = state.selectedId;

@@ -14,7 +14,7 @@ import pytest
 from console.server import NO_FEEDBACK
 from tests.console.test_api import PASSWORD, Console, console, posted  # noqa: F401 - console is a fixture
 from tests.console.test_followup_api import bad_rating_case
-from tests.e2e.browser import chromium, wait
+from tests.e2e.browser import SHOTS, chromium, wait
 
 pytestmark = pytest.mark.servers
 
@@ -92,3 +92,29 @@ def test_a_specialist_follows_up_a_bad_rating_in_the_page(driver, console: Conso
     refused = f"/api/cases/{case_id}/resolve"
     assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "/favicon.ico " not in e["message"]
             and refused not in e["message"]] == []
+
+
+def test_a_supervisor_sees_a_flood_and_closes_it_in_the_page(driver, console: Console) -> None:
+    """「同一来源 N 件」 in the queue, and the bulk close with its confirmation, as a supervisor uses them."""
+    from selenium.webdriver.common.by import By
+
+    from tests.console.test_bulk_close_api import flood_case
+
+    ids = [flood_case(console, f"flood-page-{n}", "client-page-flood") for n in range(3)]
+    driver.delete_all_cookies()
+    driver.get(f"{console.url}/login")
+    wait(driver, lambda d: d.find_elements(By.ID, "username"))
+    driver.find_element(By.ID, "username").send_keys("boss")
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "login").click()
+    row = f'.case-row[data-case-id="{ids[0]}"]'
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row))
+    assert "同一来源 3 件" in driver.find_element(By.CSS_SELECTOR, row).text
+    driver.get(f"{console.url}/#case-{ids[0]}")
+    wait(driver, lambda d: shown(d, "close-same-client"))
+    driver.save_screenshot(str(SHOTS / "console-flood.png"))
+    driver.find_element(By.ID, "close-same-client").click()
+    driver.switch_to.alert.accept()  # 「确定关闭同一来源的全部 3 件未结案件吗？」
+    wait(driver, lambda d: "已关闭同一来源的 3 件案件" in text(d, "bulk-status"))
+    assert all(console.cases.get(i).status == "resolved" for i in ids)
+    assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
