@@ -23,7 +23,9 @@ any size went to NLU, the log and the tracker. This subclass keeps its URL, its 
   took for the channel its replies go out on;
 - with `REST_TOKEN` set (production: the REST webhook is then for the district's own systems,
   the public speaks through the widget and WeChat), a request without `Authorization: Bearer
-  <token>` (or `?token=`) gets 401 before its body is read.
+  <token>` (or `?token=`) gets 401 before its body is read. Production sets
+  `REST_TOKEN_REQUIRED=1` (`make up-prod`, compose's prod profile): a replica started there
+  without a token refuses to start rather than open the webhook to anyone.
 """
 
 from __future__ import annotations
@@ -57,6 +59,16 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 class BadRequest(ValueError):
     """A body the channel will not pass on; the message is the reason given with the 400."""
+
+
+def configured_token() -> str:
+    """$REST_TOKEN; where production requires one ($REST_TOKEN_REQUIRED) and it is empty, the
+    server does not start: an open webhook there would be a silent hole, not a degraded mode."""
+    token = os.environ.get("REST_TOKEN", "").strip()
+    if not token and os.environ.get("REST_TOKEN_REQUIRED", "").strip() not in ("", "0"):
+        raise RuntimeError("REST_TOKEN_REQUIRED is set but REST_TOKEN is empty: set REST_TOKEN, the token "
+                           "the district's systems send the REST webhook (Authorization: Bearer …)")
+    return token
 
 
 def authorized(request: Request, token: str) -> bool:
@@ -115,6 +127,7 @@ class RestInput(RasaRestInput):
         return "rest"
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        configured_token()  # at start-up: production without a token fails here, loudly
         bp = Blueprint(f"{self.name()}_webhook", __name__)
 
         @bp.get("/")
@@ -128,7 +141,7 @@ class RestInput(RasaRestInput):
         return bp
 
     async def receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
-        if not authorized(request, os.environ.get("REST_TOKEN", "").strip()):
+        if not authorized(request, configured_token()):
             return response.json({"error": "this REST webhook needs its token (Authorization: Bearer …)"},
                                  status=401)
         body = await limits.read_limited(request, limits.MAX_BODY_BYTES)

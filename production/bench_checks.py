@@ -344,6 +344,7 @@ class Topology:
             for number, script in enumerate(scripts):
                 for text in script:
                     requests.post(f"http://127.0.0.1:{port}/webhooks/rest/webhook", timeout=30,
+                                  headers={"Authorization": f"Bearer {self.cluster.rest_token()}"},
                                   json={"sender": f"bench-warmup-{port}-{number}-{time.time():.0f}", "message": text})
 
     def current(self) -> dict[str, Any]:

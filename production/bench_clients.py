@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -140,6 +141,8 @@ class RestUser(User):
     def __init__(self, *args: Any, limit: int = 8) -> None:
         super().__init__(*args)
         self.http = session_from(self.address, limit)
+        token = os.environ.get("REST_TOKEN", "").strip()  # production's REST webhook needs it (channels/rest.py)
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def close(self) -> None:
         await self.http.close()
@@ -147,7 +150,7 @@ class RestUser(User):
     async def send(self, text: str) -> Sent:
         sent = Sent(self.channel, self.sender, text, self.clock())
         try:
-            async with self.http.post(f"{self.base_url}/webhooks/rest/webhook",
+            async with self.http.post(f"{self.base_url}/webhooks/rest/webhook", headers=self.headers,
                                       json={"sender": self.sender, "message": text}) as answer:
                 body = await answer.json(content_type=None) if answer.status == 200 else None
                 status = answer.status

@@ -66,6 +66,14 @@ def security(base_url: str, cluster: Cluster, token: str) -> list[dict[str, str]
     check("Rasa API, path tricks: /webhooks/../status",
           _status_of("GET", f"{base_url}/webhooks/%2e%2e/status"), {"401", "404", "400"})
     check("Rasa API, right token: GET /status", _status_of("GET", f"{base_url}/status?token={token}"), {"200"})
+    rest = f"{base_url}/webhooks/rest/webhook"
+    check("REST webhook, no token (production's is for the district's systems)",
+          _status_of("POST", rest, json={"sender": "bench-sec", "message": "你好"}), {"401"})
+    check("REST webhook, wrong token", _status_of("POST", rest, json={"sender": "bench-sec", "message": "你好"},
+                                                  headers={"Authorization": "Bearer wrong"}), {"401"})
+    check("REST webhook, the topology's token", _status_of(
+        "POST", rest, json={"sender": "bench-sec", "message": "你好"},
+        headers={"Authorization": f"Bearer {cluster.rest_token()}"}), {"200"})
     check("action server via nginx: POST /webhook (the console's login redirect)",
           _status_of("POST", f"{base_url}/webhook", json={"next_action": "action_answer_topic"}),
           {"302", "401", "404", "405"})

@@ -12,7 +12,8 @@ whose pid files it wrote; `roll` restarts the Rasa replicas one at a time (a cod
 nginx sends traffic to the other one meanwhile).
 
 Settings from the environment: RASA_AUTH_TOKEN (required: Rasa's HTTP API), ACTIONS_SECRET
-(else a random one per start), PROD_PORT, PROD_HOST (nginx's address, default 0.0.0.0),
+(else a random one kept in $PROD_DIR/actions-secret), REST_TOKEN (the REST webhook's token, which
+production always requires: else a random one kept in $PROD_DIR/rest-token), PROD_PORT, PROD_HOST (nginx's address, default 0.0.0.0),
 PROD_REPLICAS (Rasa replicas, default 2), PROD_ACTION_SERVERS (default 2), PROD_DIR
 (default var/prod), WECHAT_TOKEN / WECOM_TOKEN (mount those channels, as `make run` does),
 PROD_LOCK_STORE (atomic, the default; stock or none only for scripts/bench_prod.py burst).
@@ -263,7 +264,8 @@ class Cluster:
         if not self.running(name):
             self.spawn(name, [RASA, "run", "--port", str(port), "--interface", "127.0.0.1", "--enable-api",
                               "--auth-token", token, "--credentials", str(credentials),
-                              "--endpoints", str(endpoints), "--model", str(MODEL.parent)])
+                              "--endpoints", str(endpoints), "--model", str(MODEL.parent)],
+                       self.environment(REST_TOKEN=self.rest_token(), REST_TOKEN_REQUIRED="1"))
 
     def replica_ready(self, port: int, token: str) -> bool:
         try:
@@ -298,7 +300,9 @@ class Cluster:
             wait_for(f"Rasa :{port}", lambda port=port: self.replica_ready(port, token), timeout=300)
         wait_for("console", lambda: http_ok(f"http://127.0.0.1:{self.ports.console}/healthz"))
         print(f"production topology up: {self.url}/ (console), {self.url}/widget/ (widget), "
-              f"{self.url}/webhooks/rest/webhook; logs in {self.logs}", file=sys.stderr)
+              f"{self.url}/webhooks/rest/webhook (Authorization: Bearer $REST_TOKEN"
+              f"{'' if os.environ.get('REST_TOKEN', '').strip() else ', kept in ' + str(self.folder / 'rest-token')}); "
+              f"logs in {self.logs}", file=sys.stderr)
 
     def actions_secret(self) -> str:
         """$ACTIONS_SECRET, else one kept for this topology (action servers still running
@@ -307,6 +311,19 @@ class Cluster:
             return os.environ["ACTIONS_SECRET"]
         kept = self.folder / "actions-secret"
         if not kept.exists():
+            kept.touch(mode=0o600)
+            kept.write_text(secrets.token_urlsafe(32))
+        return kept.read_text().strip()
+
+    def rest_token(self) -> str:
+        """$REST_TOKEN, else one kept for this topology: in production the REST webhook is for
+        the district's own systems (the public speaks through the widget and WeChat), so it is
+        never open; integrators read it from the file `up` names."""
+        if os.environ.get("REST_TOKEN", "").strip():
+            return os.environ["REST_TOKEN"].strip()
+        kept = self.folder / "rest-token"
+        if not kept.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
             kept.touch(mode=0o600)
             kept.write_text(secrets.token_urlsafe(32))
         return kept.read_text().strip()

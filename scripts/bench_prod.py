@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not os.environ.get("RASA_AUTH_TOKEN"):
         raise SystemExit("set RASA_AUTH_TOKEN to the topology's token")
+    # the REST users carry the topology's REST token (production/cluster.py keeps one when unset)
+    os.environ["REST_TOKEN"] = checks.Topology(API_PORT).cluster.rest_token()
     asyncio.run(main_async(args))
     return 0
 

@@ -187,6 +187,9 @@ def test_the_prod_profile_is_the_production_topology(compose: dict) -> None:
                                                                        "console-prod")}
     assert len(urls) == 1 and next(iter(urls)).startswith("postgresql://zhuqi:")
     assert services["rasa-replica"]["environment"]["SOCKETIO_REDIS_URL"] == "redis://redis:6379/0"
+    # the REST webhook is never open in production: channels/rest.py refuses to start without its token
+    assert services["rasa-replica"]["environment"]["REST_TOKEN_REQUIRED"] == "1"
+    assert "REST_TOKEN_REQUIRED" not in services["rasa"]["environment"]
     command = services["rasa-replica"]["command"]
     assert command[command.index("--endpoints") + 1] == "docker/endpoints.prod.yml"
     assert "./docker/nginx.conf:/etc/nginx/nginx.conf:ro" in services["nginx"]["volumes"]

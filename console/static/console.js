@@ -282,13 +282,7 @@
 
     const top = el('div', 'row-top');
     top.append(el('span', 'case-id', '#' + c.id), statusChip(c.status),
-      el('span', 'row-dept', c.department_name || ''));
-    if (sameClientOpen(c) >= SAME_CLIENT_MIN) {
-      const badge = el('span', 'same-client', `同一来源 ${sameClientOpen(c)} 件`);
-      badge.title = '同一来源（同一地址或微信用户）目前有多件未结案件，可能是刷屏';
-      top.append(badge);
-    }
-    top.append(el('span', 'wait'));
+      el('span', 'row-dept', c.department_name || ''), el('span', 'wait'));
 
     const topic = el('div', 'row-topic');
     topic.append(el('span', 'reason', c.reason_label || c.reason || ''));
@@ -298,7 +292,16 @@
     const line = el('div', 'row-preview', preview || '未提供企业与问题信息');
     line.title = preview;
 
-    const foot = el('div', 'row-foot', c.channel_label || c.channel || '');
+    // the flood badge sits with the channel (where the cases came from), not in the top line,
+    // where it left the department name 「区..」
+    const source = el('span', 'row-source', c.channel_label || c.channel || '');
+    if (sameClientOpen(c) >= SAME_CLIENT_MIN) {
+      const badge = el('span', 'same-client', `同一来源 ${sameClientOpen(c)} 件`);
+      badge.title = '同一来源（同一地址或微信用户）目前有多件未结案件，可能是刷屏';
+      source.append(badge);
+    }
+    const foot = el('div', 'row-foot');
+    foot.append(source);
     if (c.assignee_name || c.assignee) foot.append(el('span', 'assignee', '处理人 ' + (c.assignee_name || c.assignee)));
 
     row.append(top, topic, line, foot);

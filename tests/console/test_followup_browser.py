@@ -110,6 +110,9 @@ def test_a_supervisor_sees_a_flood_and_closes_it_in_the_page(driver, console: Co
     row = f'.case-row[data-case-id="{ids[0]}"]'
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row))
     assert "同一来源 3 件" in driver.find_element(By.CSS_SELECTOR, row).text
+    # the badge leaves the department's name whole (it once cut it to 「区..」)
+    dept = driver.find_element(By.CSS_SELECTOR, f"{row} .row-dept")
+    assert dept.text and driver.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", dept)
     driver.get(f"{console.url}/#case-{ids[0]}")
     wait(driver, lambda d: shown(d, "close-same-client"))
     driver.save_screenshot(str(SHOTS / "console-flood.png"))
