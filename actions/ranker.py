@@ -3,8 +3,9 @@
 The NLU has routed the message to a topic; this second step ranks the units of
 kb/generated/answer_units.json for the words of the message. A unit's score is its Okapi
 BM25 over jieba words (with the KB dictionary), character bigrams and characters, scaled to the best
-candidate, plus a bonus when it belongs to the routed topic and when it holds the kind of
-fact the question asks for (actions/question.py). The weights were chosen on the tune half
+candidate, plus the same share for the closest of the questions written for it
+(lexicon/answers/unit_questions/: users' words beside the plan's), plus a bonus when it belongs
+to the routed topic and when it holds the kind of fact the question asks for (actions/question.py). The weights were chosen on the tune half
 of tests/answers/bench.yml (`make bench-answers`); docs/measurements.md has the figures.
 Then the passage of the unit that carries the answer is cut out for the first line.
 """
@@ -35,6 +36,7 @@ NEAR_BONUS = 0.3  # an article sentence naming the topic, an item of its categor
 ASPECT_BONUS = 0.2
 CHANNEL_BONUS = 0.4
 KIND_BONUS = {"policy": 0.05}  # an item's own words before an article's report of them
+QUESTION_WEIGHT = 0.7  # the best of a unit's written questions, beside its own words
 MAX_PASSAGE = 110  # characters of a unit shown on the first line
 QUERY_CHARS = 300  # characters of a message the search reads (its end)
 
@@ -53,6 +55,12 @@ def _tokenizer():
 @functools.lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
     return frozenset(yaml.safe_load(LEXICON.read_text(encoding="utf-8"))["stopwords"])
+
+
+@functools.lru_cache(maxsize=1)
+def written_questions() -> dict[str, tuple[str, ...]]:
+    """Unit id → the questions written for it, as `make kb` normalized them."""
+    return units_module.load_questions()
 
 
 @functools.lru_cache(maxsize=1)
@@ -116,27 +124,44 @@ class Ranked:
     unit: AnswerUnit
     score: float
     prior: float  # how close to the routed topic: cited by it, near it, or not
-    match: float  # BM25 share of the best candidate's (0–1): how well the words agree
+    match: float  # BM25 share of the best candidate's (0–1), by its words or a written question's
     bm25: float = 0.0  # the unscaled score, comparable across messages
 
 
 class UnitIndex:
     """Okapi BM25 (k1 = 1.2, b = 0.6) over the units, and the priors of topic and ask."""
 
-    def __init__(self, units: list[AnswerUnit], k1: float = 1.2, b: float = 0.6) -> None:
+    def __init__(self, units: list[AnswerUnit], k1: float = 1.2, b: float = 0.6,
+                 questions: dict[str, tuple[str, ...]] | None = None) -> None:
         self.units = units
         self.by_id = {u.id: u for u in units}
         self.okapi = Okapi((terms(u.index_text) for u in units), k1=k1, b=b)
         self.idf = self.okapi.idf
+        questions = written_questions() if questions is None else questions
+        position = {u.id: i for i, u in enumerate(units)}
+        # questions business owners would ask that a unit answers, written from the seeds (not
+        # from the benchmark): a user's words meet a unit written in the plan's words
+        asked = [(position[unit_id], q) for unit_id, qs in questions.items() if unit_id in position for q in qs]
+        self.asker = [i for i, _ in asked]  # question → the unit it was written for
+        self.asked = Okapi((terms(expanded(q)) for _, q in asked), k1=k1, b=b)
 
     def bm25(self, query: list[str], i: int) -> float:
         return self.okapi.score(set(query), i)
+
+    def question_scores(self, query: list[str]) -> dict[int, float]:
+        """Unit → BM25 of its written question closest to the message."""
+        best: dict[int, float] = {}
+        for q, score in self.asked.matching(query).items():
+            unit = self.asker[q]
+            best[unit] = max(best.get(unit, 0.0), score)
+        return best
 
     def rank(self, text: str, topic: str | None, ask: Ask, *, channels: Iterable[str] = (),
              topic_channels: Iterable[str] = (), only_topic: bool = False) -> list[Ranked]:
         """Units for the message, best first. `only_topic` keeps the topic's own (follow-ups)."""
         query = terms(expanded(asked_part(text)))
         named, own_channels = set(channels), set(topic_channels)
+        own, by_questions = self.okapi.matching(query), self.question_scores(query)
         raw = []
         for i, unit in enumerate(self.units):
             prior = TOPIC_BONUS if topic in unit.topics else 0.0
@@ -146,12 +171,14 @@ class UnitIndex:
                 continue
             if unit.kind == "channel" and ask.primary != "channel":
                 continue  # a channel's description (the kb's words) answers where, not what
-            raw.append((i, unit, self.bm25(query, i), prior))
+            raw.append((i, unit, own.get(i, 0.0), by_questions.get(i, 0.0), prior))
         top = max((r[2] for r in raw), default=0.0) or 1.0
+        top_asked = max((r[3] for r in raw), default=0.0) or 1.0
         ranked = []
-        for i, unit, score, prior in raw:
-            match = score / top
-            total = match + KIND_BONUS.get(unit.kind, 0.0) + prior
+        for i, unit, score, asked, prior in raw:
+            own_share, asked_share = score / top, asked / top_asked
+            match = max(own_share, asked_share)
+            total = own_share + QUESTION_WEIGHT * asked_share + KIND_BONUS.get(unit.kind, 0.0) + prior
             if ask.primary and ask.primary in unit.aspects:
                 total += ASPECT_BONUS
             if unit.channel and unit.channel in named:

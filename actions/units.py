@@ -20,6 +20,7 @@ from typing import Any, Iterable, Iterator
 from actions.kb import DEFAULT_DIR, KnowledgeBase, Quote, served_dir
 
 UNITS_FILE = DEFAULT_DIR / "generated" / "answer_units.json"  # what `make kb` writes
+QUESTIONS_FILE = DEFAULT_DIR / "generated" / "unit_questions.json"  # …and the questions written for them
 
 # What a passage is about, read from its words. A question asking for one of these prefers
 # a unit that has it (actions/question.py reads the question's side).
@@ -270,6 +271,14 @@ def load(path: Path | str | None = None) -> list[AnswerUnit]:
         AnswerUnit(**{**u, **{k: tuple(u[k]) for k in ("lead", "co", "topics", "aspects", "related")}})
         for u in raw["units"]
     ]
+
+
+def load_questions(path: Path | str | None = None) -> dict[str, tuple[str, ...]]:
+    """Unit id → the questions written for it, normalized as messages are (`make kb`)."""
+    path = Path(path or served_dir() / "generated" / QUESTIONS_FILE.name)
+    if not path.exists():
+        return {}
+    return {k: tuple(v) for k, v in json.loads(path.read_text(encoding="utf-8"))["questions"].items()}
 
 
 def as_record(unit: AnswerUnit) -> dict[str, Any]:

@@ -247,6 +247,15 @@ class TextNormalizer(GraphComponent):
                execution_context: ExecutionContext) -> TextNormalizer:
         return cls(config, model_storage, resource)
 
+    @classmethod
+    def from_lexicon(cls, folder: Path | str) -> TextNormalizer:
+        """A normalizer outside a model, on lexicon/ alone (no lookup tables for the typo
+        corrector): `make kb` normalizes the questions written for answer units with it, so
+        they meet a message in the form the actions receive it."""
+        normalizer = cls({"lexicon_path": str(folder)}, None, None)  # type: ignore[arg-type]
+        normalizer._use(normalizer._read_lexicon([]))
+        return normalizer
+
     def _read_lexicon(self, extra_terms: list[str]) -> dict[str, Any]:
         folder = Path(self._config["lexicon_path"])
 
