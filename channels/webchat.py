@@ -87,8 +87,12 @@ class WebChatOutput(SocketIOOutput):
 
     async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
         if json_message.get("type") == "service_card":  # a rating must be of an answer shown
-            await asyncio.to_thread(store_for().answered, recipient_id, str(json_message.get("topic", "")),
-                                    str((json_message.get("department") or {}).get("id", "")))
+            try:
+                await asyncio.to_thread(store_for().answered, recipient_id, str(json_message.get("topic", "")),
+                                        str((json_message.get("department") or {}).get("id", "")))
+            except Exception:  # noqa: BLE001 - the database restarting must not cost the user the turn
+                logger.warning("socket.io: could not record the answer shown in %s (its rating will be "
+                               "refused)", recipient_id, exc_info=True)
         await self._send_message(recipient_id, {"custom": json_message})
 
 

@@ -129,7 +129,9 @@ def correlate_sockets(database_url: str, users: list[Any]) -> int:
                 before = (message.outcome, message.kind)
                 turn = processed.get(number)
                 if turn is None:
-                    if message.outcome != "error":
+                    # not processed: lost, unless the client saw an error or the apology, which
+                    # tell the user to send it again (a REST 503 counts the same)
+                    if message.outcome not in ("error", "apology"):
                         message.outcome, message.kind, message.latency, message.reply = "lost", "no turn in tracker", None, ""
                 elif turn not in first_emit:
                     message.outcome, message.kind, message.latency, message.reply = "lost", "no answer in tracker", None, ""

@@ -6,9 +6,12 @@ fails: read the new method, then drop or rewrite the patch.
 
 from __future__ import annotations
 
+import asyncio
+
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
+from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -246,6 +249,64 @@ def test_the_postgresql_tracker_store_checks_a_pooled_connection_before_using_it
 
     assert tracker_store.create_engine_kwargs("postgresql://zhuqi@127.0.0.1:5432/zhuqi")["pool_pre_ping"] is True
     assert "pool_pre_ping" not in tracker_store.create_engine_kwargs("sqlite:///tracker.db")
+
+
+class FlakyStore(InMemoryTrackerStore):
+    """A primary tracker store that fails its first `failures` calls, as PostgreSQL restarting does."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(None)
+        self.failures, self.calls = failures, 0
+
+    def _call(self) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError("server closed the connection unexpectedly")
+
+    async def save(self, tracker) -> None:
+        self._call()
+        await super().save(tracker)
+
+    async def retrieve(self, sender_id: str):
+        self._call()
+        return await super().retrieve(sender_id)
+
+
+def fail_safe(primary: FlakyStore):
+    from rasa.core.tracker_store import FailSafeTrackerStore
+
+    return FailSafeTrackerStore(primary)
+
+
+def test_a_save_during_a_database_restart_reaches_the_database() -> None:
+    """Three failed tries (0.7 s of a restart) and the turn is still saved in the primary store,
+    not in Rasa's in-memory fallback, which no other replica reads."""
+    primary = FlakyStore(failures=3)
+    store = fail_safe(primary)
+    tracker = DialogueStateTracker.from_events("restart-1", [UserUttered("开公司要多久")])
+    asyncio.run(store.save(tracker))
+    assert primary.calls == 4
+    assert asyncio.run(InMemoryTrackerStore.retrieve(primary, "restart-1")) is not None
+    assert asyncio.run(store.fallback_tracker_store.retrieve("restart-1")) is None
+
+
+def test_a_retrieve_during_a_database_restart_finds_the_conversation() -> None:
+    primary = FlakyStore(failures=0)
+    asyncio.run(InMemoryTrackerStore.save(primary, DialogueStateTracker.from_events("restart-2", [UserUttered("你好")])))
+    primary.failures, primary.calls = 2, 0
+    found = asyncio.run(fail_safe(primary).retrieve("restart-2"))
+    assert found is not None and found.latest_message.text == "你好"
+
+
+def test_a_store_down_for_longer_degrades_as_rasa_did(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past TRACKER_RETRY_SECONDS: Rasa's own fallback (memory for a save, none for a retrieve)."""
+    monkeypatch.setenv("TRACKER_RETRY_SECONDS", "0.35")
+    primary = FlakyStore(failures=100)
+    store = fail_safe(primary)
+    asyncio.run(store.save(DialogueStateTracker.from_events("down-1", [])))
+    assert 3 <= primary.calls <= 5  # the first try, 0.1 + 0.2 s of retries, Rasa's own try
+    assert asyncio.run(store.fallback_tracker_store.retrieve("down-1")) is not None
+    assert asyncio.run(store.retrieve("down-1")) is None
 
 
 def test_a_changed_load_model_leaves_the_model_patches_alone(monkeypatch: pytest.MonkeyPatch) -> None:

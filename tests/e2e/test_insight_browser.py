@@ -70,9 +70,8 @@ def full_page(driver, path: Path) -> None:
 
 
 def severe(driver) -> list[dict]:
-    """The console's errors; but /favicon.ico, which the login page and the case queue (pages
-    without an icon) have Chromium ask for, at times after this test has left them: the
-    insight pages declare /static/insight.svg."""
+    """The console's errors; but /favicon.ico, which Chromium asked for on pages without an
+    icon (every console page now declares /static/insight.svg; kept for a page that forgets)."""
     return [entry for entry in driver.get_log("browser")
             if entry["level"] == "SEVERE" and "/favicon.ico " not in entry["message"]]
 
