@@ -10,7 +10,9 @@ answers 127.0.0.1 only) and measures, in this order (the last one kills the acti
    peak RSS growth to answer one message at the limit, beside a short one; limit+1 refused;
 2. another user's added wait while messages at the limit are answered back to back;
 3. one conversation flooding REST, then socket.io, beside a client sending every 2 s
-   (channels/flood.py); a flood of `rate` events for one answer; repeated case openings;
+   (channels/flood.py); a flood of `rate` events for one answer; repeated case openings; one
+   client (address) opening cases in many conversations beside a second client
+   (CASES_PER_CLIENT); password guesses for one account while its owner logs in elsewhere;
 4. the action server frozen (SIGSTOP, SIGCONT) and killed (SIGKILL): time to the apology
    (rasa_patches.UNAVAILABLE), time to answers again, and whether `make run` restarts it.
 
@@ -124,6 +126,7 @@ class Assistant:
     rasa_port: int
     actions_port: int
     actions_secret: str
+    console_port: int = 0
 
     @property
     def url(self) -> str:
@@ -136,6 +139,10 @@ class Assistant:
     @property
     def actions_url(self) -> str:
         return f"http://127.0.0.1:{self.actions_port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}"
 
     @property
     def channels_db(self) -> Path:
@@ -179,7 +186,8 @@ def running(folder: Path) -> Iterator[Assistant]:
         process = subprocess.Popen([str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield Assistant(process, folder, ports["RASA_PORT"], ports["ACTIONS_PORT"], actions_secret)
+        yield Assistant(process, folder, ports["RASA_PORT"], ports["ACTIONS_PORT"], actions_secret,
+                        ports["CONSOLE_PORT"])
     finally:
         stop(process)
 
@@ -577,6 +585,68 @@ async def case_openings(a: Assistant, http: aiohttp.ClientSession, again: int = 
             "met": len(open_cases) == 1 and len(raced) == 1}
 
 
+def from_address(address: str) -> aiohttp.ClientSession:
+    """A client at its own loopback address (127.0.0.0/8): the channels and the console tell
+    clients apart by address, as they would two businesses."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0), limit=0))
+
+
+async def client_quota(a: Assistant, conversations: int = 6) -> dict[str, Any]:
+    """One client (address) opening a case in each of `conversations` new conversations, then a
+    second client opening one: the first is held to CASES_PER_CLIENT, the second is not."""
+    run = time.time_ns()
+
+    async def open_case(http: aiohttp.ClientSession, sender: str) -> str:
+        flow = [await say(http, a.webhook, sender, text) for text in ("转人工", "跳过", "跳过", "跳过")]
+        if any((m.get("custom") or {}).get("type") == "handoff" for r in flow for m in r.messages):
+            return "opened"
+        return "refused" if any("正在等待专员处理" in t for r in flow for t in r.texts) else "neither"
+
+    async with from_address("127.0.0.31") as flooder, from_address("127.0.0.32") as other:
+        first = [await open_case(flooder, f"bench-quota-{run}-a{n}") for n in range(conversations)]
+        second = await open_case(other, f"bench-quota-{run}-b")
+    open_rows = a.query("SELECT conversation_id FROM cases WHERE conversation_id LIKE ? AND status IN "
+                        "('waiting', 'claimed')", f"bench-quota-{run}-%")
+    quota = constant("DEFAULT_CASES_PER_CLIENT", 3, ROOT / "actions" / "handoff.py")
+    opened_a = sum(1 for (c,) in open_rows if c.startswith(f"bench-quota-{run}-a"))
+    return {"conversations": conversations, "quota": quota, "first_client": first, "second_client": second,
+            "open_cases_first": opened_a, "open_cases_second": len(open_rows) - opened_a,
+            "met": opened_a == quota and first.count("refused") == conversations - quota and second == "opened"}
+
+
+async def login_guesses(a: Assistant, guesses: int = 30) -> dict[str, Any]:
+    """An attacker guessing a colleague's password from one address, and the colleague logging
+    in from her own desk meanwhile; an unknown name answered like a known one."""
+    password = secrets.token_urlsafe(16)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{a.channels_db}"}
+    subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "console.accounts", "add", "zhang", "--role",
+                    "specialist", "--department", "scjg", "--name", "张三", "--password-stdin"], cwd=ROOT, env=env,
+                   input=password + "\n", text=True, capture_output=True, check=True, timeout=60)
+    url = f"{a.console_url}/api/login"
+
+    async def log_in(http: aiohttp.ClientSession, name: str, word: str) -> tuple[int, float]:
+        began = time.monotonic()
+        async with http.post(url, json={"username": name, "password": word}) as answer:
+            await answer.read()
+            return answer.status, time.monotonic() - began
+
+    async with from_address("127.0.0.41") as attacker, from_address("127.0.0.42") as colleague, \
+            from_address("127.0.0.43") as prober:
+        statuses, colleague_tries = [], []
+        for n in range(guesses):
+            statuses.append((await log_in(attacker, "zhang", f"wrong-guess-{n}"))[0])
+            if n in (guesses // 3, 2 * guesses // 3, guesses - 1):
+                colleague_tries.append(await log_in(colleague, "zhang", password))
+        unknown = [(await log_in(prober, "nobody-here", f"wrong-guess-{n}"))[0] for n in range(7)]
+        known = [(await log_in(prober, "zhang", f"wrong-guess-{n}"))[0] for n in range(7)]
+    checked = statuses.count(401)
+    return {"guesses": guesses, "checked": checked, "throttled": statuses.count(429),
+            "colleague": [status for status, _ in colleague_tries],
+            "colleague_ms": [round(took * 1000) for _, took in colleague_tries],
+            "unknown_name": unknown, "known_name": known,
+            "met": checked <= 5 and all(status == 200 for status, _ in colleague_tries) and unknown == known}
+
+
 async def floods(a: Assistant, http: aiohttp.ClientSession, seconds: float) -> dict[str, Any]:
     """Each channel: the steady client alone, then beside a flood; then ratings and cases."""
     results: dict[str, Any] = {"guard": {"messages": flood.GUARD.messages, "seconds": flood.GUARD.seconds},
@@ -614,6 +684,8 @@ async def floods(a: Assistant, http: aiohttp.ClientSession, seconds: float) -> d
             await widget.close()
     results["ratings"] = await attempt(rating_flood(a, http))
     results["cases"] = await attempt(case_openings(a, http))
+    results["client_quota"] = await attempt(client_quota(a))
+    results["logins"] = await attempt(login_guesses(a))
     return results
 
 
@@ -859,6 +931,26 @@ def flood_rows(f: dict[str, Any]) -> list[Row]:
                     f"{silent} unanswered (paused), {cases['open_cases']} open case; {cases['racers']} simultaneous "
                     f"calls ({cases['racer_statuses'].count(200)}× 200) → {cases['raced_open_cases']} open case",
                     "one open case per conversation", verdict(cases["met"])))
+    quota = f.get("client_quota", {})
+    if "first_client" in quota:
+        out.append((f"3. one client (address) opening a case in each of {quota['conversations']} new conversations, "
+                    "then a second client",
+                    f"first: {quota['first_client'].count('opened')} opened, {quota['first_client'].count('refused')} "
+                    f"told its {quota['quota']} cases are waiting; second: {quota['second_client']}",
+                    f"{quota['quota']} open cases for the first (CASES_PER_CLIENT), the second opens one",
+                    verdict(quota["met"])))
+    elif quota:
+        out.append(("3. cases per client", f"failed: {quota.get('error')}", "CASES_PER_CLIENT", "**no**"))
+    logins = f.get("logins", {})
+    if "checked" in logins:
+        out.append((f"3. {logins['guesses']} password guesses for one account from one address; its owner "
+                    "logging in from her desk meanwhile",
+                    f"{logins['checked']} checked (401), {logins['throttled']} throttled (429); the owner: "
+                    f"{', '.join(map(str, logins['colleague']))} in {', '.join(f'{t} ms' for t in logins['colleague_ms'])}"
+                    f"; an unknown name {'answered like' if logins['unknown_name'] == logins['known_name'] else 'NOT like'} "
+                    "a known one", "≤ 5 checked, the owner logs in, names not told apart", verdict(logins["met"])))
+    elif logins:
+        out.append(("3. login guesses", f"failed: {logins.get('error')}", "≤ 5 checked", "**no**"))
     return out
 
 
