@@ -126,6 +126,8 @@ class Ranked:
     prior: float  # how close to the routed topic: cited by it, near it, or not
     match: float  # BM25 share of the best candidate's (0–1), by its words or a written question's
     bm25: float = 0.0  # the unscaled score, comparable across messages
+    own: float = 0.0  # BM25 share of its own words
+    asked: float = 0.0  # BM25 share of its closest written question
 
 
 class UnitIndex:
@@ -183,7 +185,7 @@ class UnitIndex:
                 total += ASPECT_BONUS
             if unit.channel and unit.channel in named:
                 total += CHANNEL_BONUS
-            ranked.append(Ranked(unit, total, prior, match, score))
+            ranked.append(Ranked(unit, total, prior, match, score, own_share, asked_share))
         ranked.sort(key=lambda r: -r.score)
         return ranked
 
