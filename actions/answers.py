@@ -124,6 +124,16 @@ def _pick(ranked: list[Ranked], topic: Topic, ask: Ask) -> Ranked | None:
     return best
 
 
+def _whole_of(ranked: list[Ranked], best: Ranked | None) -> Ranked | None:
+    """A figure quoting part of a policy item (「引导专利商标混合质押」) gives way to the item's
+    clause that holds it when that ranks about as well: the same fact, with the words around it
+    that settle the question (「…质押融资、信用贷款的支持力度」) and the item's own citation."""
+    if best is None or best.unit.kind != "figure":
+        return best
+    return next((r for r in ranked if r.unit.kind == "policy" and best.unit.text in r.unit.text
+                 and r.score >= best.score * NEAR_BEST), best)
+
+
 def _in_documents_words(ranked: list[Ranked], best: Ranked | None) -> Ranked | None:
     """A channel's description is the knowledge base's summary; the seed sentence that sets the
     channel up (「设立涉税费争议调解室…」, cited to its item) answers 「在哪办」 in the documents' words."""
@@ -200,7 +210,7 @@ def answer(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None = None,
     query = " ".join(filter(None, [context, typed if english else "", text]))
     ranked = index.rank(query, topic.id, ask, channels=named_channels, topic_channels=topic.channels,
                         only_topic=only_topic)
-    best = _pick(ranked, topic, ask)
+    best = _whole_of(ranked, _pick(ranked, topic, ask))
     if ask.primary == "channel":  # 「在哪办」: the channel the topic uses, in the documents' words
         best = _in_documents_words(ranked, next((r for r in ranked if r.unit.kind == "channel" and r.prior), best))
     if best is None or (ask.primary in CHECKED_ASPECTS and ask.primary not in best.unit.aspects):

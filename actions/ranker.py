@@ -2,11 +2,12 @@
 
 The NLU has routed the message to a topic; this second step ranks the units of
 kb/generated/answer_units.json for the words of the message. A unit's score is its Okapi
-BM25 over jieba words (with the KB dictionary), character bigrams and characters, scaled to the best
-candidate, plus the same share for the closest of the questions written for it
+BM25 over jieba words (with the KB dictionary), character bigrams and characters, scaled to
+the best candidate, plus 0.7 × the same share for the closest of the questions written for it
 (lexicon/answers/unit_questions/: users' words beside the plan's), plus a bonus when it belongs
-to the routed topic and when it holds the kind of fact the question asks for (actions/question.py). The weights were chosen on the tune half
-of tests/answers/bench.yml (`make bench-answers`); docs/measurements.md has the figures.
+to the routed topic and when it holds the kind of fact the question asks for
+(actions/question.py). The weights were chosen on the tune half of tests/answers/bench.yml
+(`make bench-answers`); docs/measurements.md has the figures.
 Then the passage of the unit that carries the answer is cut out for the first line.
 """
 
@@ -146,9 +147,6 @@ class UnitIndex:
         asked = [(position[unit_id], q) for unit_id, qs in questions.items() if unit_id in position for q in qs]
         self.asker = [i for i, _ in asked]  # question → the unit it was written for
         self.asked = Okapi((terms(expanded(q)) for _, q in asked), k1=k1, b=b)
-
-    def bm25(self, query: list[str], i: int) -> float:
-        return self.okapi.score(set(query), i)
 
     def question_scores(self, query: list[str]) -> dict[int, float]:
         """Unit → BM25 of its written question closest to the message."""

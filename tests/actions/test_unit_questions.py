@@ -3,6 +3,7 @@ to the ranking (actions/ranker.py indexes them beside the units' own words)."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import yaml
 from actions import ranker, units
 from actions.okapi import Okapi
 from actions.question import analyse
+from scripts import unit_questions
 
 BENCH = Path(__file__).resolve().parent.parent / "answers" / "bench.yml"
 
@@ -29,15 +31,27 @@ def test_every_written_question_names_a_unit_make_kb_writes(all_units) -> None:
     assert all(q.strip() and len(q) <= 200 for qs in written.values() for q in qs)
 
 
-def test_no_written_question_is_a_benchmark_question() -> None:
-    """The questions are written from the seeds, never from tests/answers/bench.yml: a copy would
-    let the benchmark grade what it was shown."""
-    squash = lambda text: re.sub(r"[\s，,。？?！!、]", "", text.lower())  # noqa: E731
+def test_no_written_question_is_close_to_a_benchmark_question() -> None:
+    """The questions are written from the seeds, never from tests/answers/bench.yml; two writers
+    of the same seed sentence can still converge (「川渝通办现在能办多少项」), and a near-copy would
+    let the benchmark grade what it was shown: none may be 80% alike (difflib's ratio, after
+    simplified characters, lower case, no spaces or punctuation)."""
+    import opencc
+
+    t2s = opencc.OpenCC("t2s.json")
+    squash = lambda text: re.sub(r"[\s，,。？?！!、]", "", t2s.convert(text.lower()))  # noqa: E731
     bench = yaml.safe_load(BENCH.read_text(encoding="utf-8"))
-    asked = {squash(t) for q in bench["questions"] + bench["short"] for t in [q.get("text"), *(q.get("turns") or [])]
-             if isinstance(t, str)}
-    copied = [q for qs in ranker.written_questions().values() for q in qs if squash(q) in asked]
-    assert not copied
+    asked = [squash(t) for q in bench["questions"] + bench["short"] for t in [q.get("text"), *(q.get("turns") or [])]
+             if isinstance(t, str)]
+
+    def close(question: str) -> bool:
+        for other in asked:
+            alike = difflib.SequenceMatcher(None, squash(question), other)
+            if alike.real_quick_ratio() >= 0.8 and alike.quick_ratio() >= 0.8 and alike.ratio() >= 0.8:
+                return True
+        return False
+
+    assert not [q for qs in unit_questions.written().values() for q in qs if close(q)]
 
 
 def test_postings_score_as_the_plain_sum() -> None:
