@@ -12,10 +12,11 @@ whose pid files it wrote; `roll` restarts the Rasa replicas one at a time (a cod
 nginx sends traffic to the other one meanwhile).
 
 Settings from the environment: RASA_AUTH_TOKEN (required: Rasa's HTTP API), ACTIONS_SECRET
-(else a random one kept in $PROD_DIR/actions-secret), REST_TOKEN (the REST webhook's token, which
-production always requires: else a random one kept in $PROD_DIR/rest-token), PROD_PORT, PROD_HOST (nginx's address, default 0.0.0.0),
-PROD_REPLICAS (Rasa replicas, default 2), PROD_ACTION_SERVERS (default 2), PROD_DIR
-(default var/prod), WECHAT_TOKEN / WECOM_TOKEN (mount those channels, as `make run` does),
+(else a random one kept in $PROD_DIR/actions-secret), REST_TOKEN (the REST webhook's token,
+which production always requires: else a random one kept in $PROD_DIR/rest-token), PROD_PORT,
+PROD_HOST (nginx's address, default 0.0.0.0), PROD_REPLICAS (Rasa replicas, default 2),
+PROD_ACTION_SERVERS (default 2), PROD_DIR (default var/prod), WECHAT_TOKEN / WECOM_TOKEN (mount
+those channels, as `make run` does),
 PROD_LOCK_STORE (atomic, the default; stock or none only for scripts/bench_prod.py burst).
 Models: the replicas pull models/zhuqi.tar.gz from nginx (Rasa's model server protocol) every
 MODEL_PULL_SECONDS (default 10): a new model file reaches every replica without a restart.
