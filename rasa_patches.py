@@ -34,14 +34,6 @@ tests/test_rasa_patches.py fails — then read the new method and drop or rewrit
    `pool_pre_ping`: after a PostgreSQL restart each pooled connection failed once, and Rasa's
    fail-safe store answered from (and saved to) memory — follow-ups lost their history and 2–9
    answered turns a restart never reached PostgreSQL. The patch adds `pool_pre_ping=True`.
-8. and 9. `FailSafeTrackerStore.save` and `.retrieve` tried the tracker store once: during a
-   PostgreSQL restart (down 0.3 s under `pg_ctl restart`) a failed save went to an in-memory
-   store — the answered turn never reached PostgreSQL, and no other replica could see it — and a
-   failed retrieve gave the message a new, empty conversation (bench_prod fault b: 2 turns lost
-   of 600 even with patch 5). The patches try again, after 0.1 s doubling to 1 s, for up to
-   TRACKER_RETRY_SECONDS (default 5; the conversation's lock is held meanwhile), then do what
-   Rasa did: a store down for longer still degrades as before.
-
 6. and 7. `rasa.server._load_agent` (`PUT /model` with a model file, how `make retrain` swaps
    the model of `make run`) and `rasa.core.agent._update_model_from_server` (the replicas of
    `make up-prod` pulling from the model server) both call the synchronous `Agent.load_model` on
@@ -52,6 +44,13 @@ tests/test_rasa_patches.py fails — then read the new method and drop or rewrit
    the agent in one step on the loop, as `Agent.load_model` does: the slowest answer during a
    swap fell from 4.9–10.2 s to 0.37–1.4 s. Their check covers `Agent.load_model` too, whose
    last lines they repeat.
+8. and 9. `FailSafeTrackerStore.save` and `.retrieve` tried the tracker store once: during a
+   PostgreSQL restart (down 0.3 s under `pg_ctl restart`) a failed save went to an in-memory
+   store — the answered turn never reached PostgreSQL, and no other replica could see it — and a
+   failed retrieve gave the message a new, empty conversation (bench_prod fault b: 2 turns lost
+   of 600 even with patch 5). The patches try again, after 0.1 s doubling to 1 s, for up to
+   TRACKER_RETRY_SECONDS (default 5; the conversation's lock is held meanwhile), then do what
+   Rasa did: a store down for longer still degrades as before.
 
 Applied by channels/rest.py, the REST channel that credentials.yml (and docker/credentials.yml)
 always mount, so every `rasa run` of this project has them all; `rasa shell` and `rasa test` do not.
@@ -286,48 +285,35 @@ def tracker_retry_seconds() -> float:
         return DEFAULT_TRACKER_RETRY_SECONDS
 
 
-async def _tried_again(call: Callable[[], Any], what: str, sender_id: str) -> bool:
-    """Retry the primary store's `call` until it works (True) or the time is up (False)."""
+async def _from_primary(call: Callable[[], Any], what: str, sender_id: str) -> tuple[bool, Any]:
+    """(True, what the primary store's `call` returned), tried again after 0.1 s doubling to
+    1 s until TRACKER_RETRY_SECONDS are up; (False, None) if it never worked."""
     import asyncio
 
     deadline, delay = time.monotonic() + tracker_retry_seconds(), 0.1
-    while time.monotonic() + delay <= deadline:
-        await asyncio.sleep(delay)
+    while True:
         try:
-            await call()
-            return True
+            return True, await call()
         except Exception as error:  # noqa: BLE001 - whatever the store raised, as Rasa catches it
-            logger.warning("rasa_patches: the tracker store could not %s %s again: %s", what, sender_id, error)
+            logger.warning("rasa_patches: the tracker store could not %s %s: %s", what, sender_id, error)
+        if time.monotonic() + delay > deadline:
+            return False, None
+        await asyncio.sleep(delay)
         delay = min(delay * 2, 1.0)
-    return False
 
 
 async def save_or_retry(self: rasa_tracker_store.FailSafeTrackerStore, tracker: Any) -> None:
     """`FailSafeTrackerStore.save`, the primary store tried again before the in-memory one."""
-    try:
-        await self._tracker_store.save(tracker)
-        return
-    except Exception as error:  # noqa: BLE001
-        logger.warning("rasa_patches: the tracker store could not save %s: %s", tracker.sender_id, error)
-    if not await _tried_again(lambda: self._tracker_store.save(tracker), "save", tracker.sender_id):
+    saved, _ = await _from_primary(lambda: self._tracker_store.save(tracker), "save", tracker.sender_id)
+    if not saved:
         await original("FailSafeTrackerStore.save")(self, tracker)
 
 
 async def retrieve_or_retry(self: rasa_tracker_store.FailSafeTrackerStore, sender_id: str) -> Any:
     """`FailSafeTrackerStore.retrieve`, the primary store tried again before giving up (which
     starts the conversation afresh)."""
-    try:
-        return await self._tracker_store.retrieve(sender_id)
-    except Exception as error:  # noqa: BLE001
-        logger.warning("rasa_patches: the tracker store could not retrieve %s: %s", sender_id, error)
-    found: list[Any] = []
-
-    async def attempt() -> None:
-        found.append(await self._tracker_store.retrieve(sender_id))
-
-    if await _tried_again(attempt, "retrieve", sender_id):
-        return found[-1]
-    return await original("FailSafeTrackerStore.retrieve")(self, sender_id)
+    found, tracker = await _from_primary(lambda: self._tracker_store.retrieve(sender_id), "retrieve", sender_id)
+    return tracker if found else await original("FailSafeTrackerStore.retrieve")(self, sender_id)
 
 
 async def set_model_off_the_loop(agent: Any, model_path: str, fingerprint: str | None = None) -> None:

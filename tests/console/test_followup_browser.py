@@ -14,7 +14,7 @@ import pytest
 from console.server import NO_FEEDBACK
 from tests.console.test_api import PASSWORD, Console, console, posted  # noqa: F401 - console is a fixture
 from tests.console.test_followup_api import bad_rating_case
-from tests.e2e.browser import SHOTS, chromium, wait
+from tests.e2e.browser import SHOTS, chromium, sign_in, wait
 
 pytestmark = pytest.mark.servers
 
@@ -51,11 +51,7 @@ def test_a_specialist_follows_up_a_bad_rating_in_the_page(driver, console: Conso
     from selenium.webdriver.common.by import By
 
     case_id = bad_rating_case(console, "fu-page-1")
-    driver.get(f"{console.url}/login")
-    wait(driver, lambda d: d.find_elements(By.ID, "username"))
-    driver.find_element(By.ID, "username").send_keys("zhang")
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login").click()
+    sign_in(driver, f"{console.url}/login", "zhang", PASSWORD)
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'.case-row[data-case-id="{case_id}"]'))
     driver.get(f"{console.url}/#case-{case_id}")
     wait(driver, lambda d: shown(d, "claim") and shown(d, "followup"))
@@ -102,11 +98,7 @@ def test_a_supervisor_sees_a_flood_and_closes_it_in_the_page(driver, console: Co
 
     ids = [flood_case(console, f"flood-page-{n}", "client-page-flood") for n in range(3)]
     driver.delete_all_cookies()
-    driver.get(f"{console.url}/login")
-    wait(driver, lambda d: d.find_elements(By.ID, "username"))
-    driver.find_element(By.ID, "username").send_keys("boss")
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login").click()
+    sign_in(driver, f"{console.url}/login", "boss", PASSWORD)
     row = f'.case-row[data-case-id="{ids[0]}"]'
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row))
     assert "同一来源 3 件" in driver.find_element(By.CSS_SELECTOR, row).text

@@ -32,6 +32,18 @@ def chromium(window: str = "1100,900", user_data_dir: str | None = None, console
     return webdriver.Chrome(options=options, service=Service(DRIVER))
 
 
+def sign_in(driver, page: str, username: str, password: str) -> None:
+    """The console's login form, filled in and sent as a person does (`page`: a console URL
+    that shows it: /login, or / before signing in)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(page)
+    wait(driver, lambda d: d.find_elements(By.ID, "username"))
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "login").click()
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     driver = chromium()

@@ -8,7 +8,7 @@ import pytest
 
 from cases.repository import CaseRepository
 from console.accounts import Accounts
-from tests.e2e.browser import SHOTS, ask, browser, cards, open_widget, wait  # noqa: F401 - browser is a fixture
+from tests.e2e.browser import SHOTS, ask, browser, cards, open_widget, sign_in, wait  # noqa: F401 - browser is a fixture
 from tests.e2e.servers import Servers
 
 pytestmark = [pytest.mark.model, pytest.mark.servers]
@@ -44,11 +44,7 @@ def test_a_specialist_takes_over_a_widget_conversation(browser, servers: Servers
     # the specialist, in the console
     browser.switch_to.new_window("window")
     console = browser.current_window_handle
-    browser.get(f"{servers.console_url}/")
-    wait(browser, lambda d: d.find_elements(By.ID, "username"))
-    browser.find_element(By.ID, "username").send_keys("chen")
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.ID, "login").click()
+    sign_in(browser, f"{servers.console_url}/", "chen", PASSWORD)
     row = f'.case-row[data-case-id="{case.id}"]'
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, row))
     browser.find_element(By.CSS_SELECTOR, row).click()

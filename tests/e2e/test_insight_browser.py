@@ -21,7 +21,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.console.test_insight_api import PASSWORD, InsightConsole, scripted, start
-from tests.e2e.browser import SHOTS, chromium, wait
+from tests.e2e.browser import SHOTS, chromium, sign_in, wait
 
 pytestmark = pytest.mark.servers
 DOCS = ROOT / "docs"
@@ -77,14 +77,8 @@ def severe(driver) -> list[dict]:
 
 
 def log_in(driver, console: InsightConsole, username: str) -> None:
-    from selenium.webdriver.common.by import By
-
     driver.delete_all_cookies()
-    driver.get(f"{console.url}/login")
-    wait(driver, lambda d: d.find_elements(By.ID, "username"))
-    driver.find_element(By.ID, "username").send_keys(username)
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login").click()
+    sign_in(driver, f"{console.url}/login", username, PASSWORD)
     wait(driver, lambda d: d.current_url.rstrip("/") == console.url)
     driver.get_log("browser")  # the login page and the queue are not under test here
 
