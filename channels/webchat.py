@@ -11,6 +11,9 @@ bot_uttered), so existing clients such as rasa-webchat keep working. Two differe
   (comma-separated); unset, pages on http://localhost and http://127.0.0.1 at any port,
   so a developer's own test page works. `enter_room` is awaited when it is a coroutine.
 With $SOCKETIO_REDIS_URL set, emits reach sockets on every replica (channels/socket_manager.py).
+A message carrying a `message_id` is acknowledged once its turn is over, and a resent one whose
+turn is already in the tracker gets that turn's answer again, not a second turn
+(channels/redelivery.py): the widget resends what was not acknowledged when its socket is back.
 
 Input is bounded as on every channel (channels/limits.py): a socket.io packet over
 limits.MAX_BODY_BYTES closes the connection unread, user_uttered text is cleaned, and a
@@ -46,7 +49,7 @@ from socketio import AsyncServer
 
 from cases.repository import BAD_RATINGS
 import rasa_patches
-from channels import clients, flood, limits, session_ids
+from channels import clients, flood, limits, redelivery, session_ids
 from channels.socket_manager import client_manager
 from channels.store import store_for
 
@@ -132,8 +135,8 @@ class WebChatInput(SocketIOInput):
             await self.confirm_session(sid, data if isinstance(data, dict) else {})
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def handle_message(sid: str, data: Any) -> None:
-            await self.handle(sid, data if isinstance(data, dict) else {}, on_new_message)
+        async def handle_message(sid: str, data: Any) -> dict[str, Any] | None:
+            return await self.handle(sid, data if isinstance(data, dict) else {}, on_new_message)
 
         @sio.on("disconnect", namespace=self.namespace)
         async def disconnect(sid: str) -> None:
@@ -222,26 +225,30 @@ class WebChatInput(SocketIOInput):
             request = None
         return clients.of_request(request) if request is not None else clients.client_id("unknown")
 
-    async def handle(self, sid: str, data: dict, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    async def handle(self, sid: str, data: dict,
+                     on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> dict[str, Any] | None:
+        """Take one user_uttered; returns its acknowledgement (channels/redelivery.py) when the
+        message carried an id, which python-socketio sends back as the event's ack."""
+        message_id = redelivery.message_id_of(data)
         if self.session_persistence and not isinstance(data.get("session_id"), str):
             logger.warning("socket.io message without session_id ignored")
-            return
+            return redelivery.ack(redelivery.ACK_IGNORED, message_id)
         # a socket speaks only in the conversation it was confirmed in: a message naming another
         # session id is not taken into that conversation
         confirmed = self.sessions.get(sid)
         if confirmed is None or (self.session_persistence and data["session_id"] != confirmed):
             logger.warning("socket.io message for a session this socket was not confirmed in ignored")
-            return
+            return redelivery.ack(redelivery.ACK_IGNORED, message_id)
         sender = confirmed
         message = data.get("message")
         if not isinstance(message, str):
-            return
+            return redelivery.ack(redelivery.ACK_IGNORED, message_id)
         message = limits.clean(message)
         output = WebChatOutput(self.sio, self.bot_message_evt)
         if limits.too_long(message):  # answered here: NLU and the tracker never see it
             logger.info("socket.io: a message of %d characters in %.128s refused", len(message), sender)
             await output.send_text_message(sender, limits.TOO_LONG)
-            return
+            return redelivery.ack(redelivery.ACK_REFUSED, message_id)
         key = f"{self.name()}:{sender}"
         if not flood.allow(key):
             refused = flood.refused_in_a_row(key)
@@ -251,12 +258,30 @@ class WebChatInput(SocketIOInput):
             elif refused >= flood.DROP_AFTER:
                 logger.warning("socket.io: %.128s went on flooding; its socket is closed", sender)
                 await self.sio.disconnect(sid, namespace=self.namespace)
-            return
-        metadata = data.get(self.metadata_key) or {}
-        metadata = clients.stamped(metadata if isinstance(metadata, dict) else {}, self.client_of(sid))
+            return redelivery.ack(redelivery.ACK_REFUSED, message_id)
         try:
+            if message_id and data.get("resent") is True and await self.replayed(sender, message_id, output):
+                return redelivery.ack(redelivery.ACK_ANSWERED, message_id)
+            metadata = data.get(self.metadata_key) or {}
+            metadata = clients.stamped(metadata if isinstance(metadata, dict) else {}, self.client_of(sid))
             await on_new_message(UserMessage(message, output, sender, input_channel=self.name(),
-                                             metadata=metadata))
+                                             message_id=message_id, metadata=metadata))
         except Exception:  # noqa: BLE001 - the lock or tracker store failed: the user hears of it
             logger.exception("socket.io: the assistant failed on a message in %.128s", sender)
             await output.send_text_message(sender, rasa_patches.UNAVAILABLE)
+            return redelivery.ack(redelivery.ACK_FAILED, message_id)
+        return redelivery.ack(redelivery.ACK_ANSWERED, message_id)
+
+    async def replayed(self, sender: str, message_id: str, output: WebChatOutput) -> bool:
+        """A resent message already answered: send its answer again instead of a second turn."""
+        agent = getattr(getattr(self.app, "ctx", None), "agent", None)
+        if agent is None or agent.tracker_store is None or agent.lock_store is None:
+            return False
+        answer = await redelivery.delivered_answer(agent, sender, message_id)
+        if answer is None:
+            return False
+        logger.info("socket.io: message %s of %.128s was resent after its turn; its answer is sent again",
+                    message_id, sender)
+        for event in answer:
+            await output.send_response(sender, event.message())
+        return True

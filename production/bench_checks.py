@@ -48,12 +48,12 @@ def _common_subsequence(a: list[str], b: list[str]) -> int:
 PREFIXES = ("", "wechat:", "wecom:")
 
 
-def tracker_events(database_url: str, senders: Iterable[str]) -> dict[str, list[tuple[str, str, bool]]]:
-    """(type, text, has a custom payload) of the user, bot, pause and resume events of each
-    sender's conversation, in the tracker store's own order (timestamp, then id)."""
+def tracker_events(database_url: str, senders: Iterable[str]) -> dict[str, list[tuple[str, str, bool, str]]]:
+    """(type, text, has a custom payload, message_id) of the user, bot, pause and resume events
+    of each sender's conversation, in the tracker store's own order (timestamp, then id)."""
     engine = sa.create_engine(database_url, future=True, pool_pre_ping=True)
     senders = list(senders)
-    stored: dict[str, list[tuple[str, str, bool]]] = {}
+    stored: dict[str, list[tuple[str, str, bool, str]]] = {}
     query = sa.text("SELECT sender_id, type_name, data FROM events WHERE sender_id = ANY(:ids) AND "
                     "type_name IN ('user', 'bot', 'pause', 'resume') ORDER BY timestamp, id")
     try:
@@ -62,7 +62,8 @@ def tracker_events(database_url: str, senders: Iterable[str]) -> dict[str, list[
             for sender, kind, data in connection.execute(query, {"ids": ids}):
                 event = json.loads(data)
                 custom = (event.get("data") or {}).get("custom") is not None
-                stored.setdefault(sender, []).append((kind, event.get("text") or "", custom))
+                stored.setdefault(sender, []).append((kind, event.get("text") or "", custom,
+                                                      str(event.get("message_id") or "")))
     finally:
         engine.dispose()
     return {s: next((stored[p + s] for p in PREFIXES if p + s in stored), []) for s in senders}
@@ -102,10 +103,12 @@ def _pairs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
 
 def correlate_sockets(database_url: str, users: list[Any]) -> int:
     """Settle each socket.io message's outcome from its conversation's tracker; returns how many
-    changed. The answer to a message is the first bot event after its user turn; the bot events'
-    emits (a text, a card) are matched in order to the bot_uttered events the client received,
-    so its latency is when that emit arrived. A message with no user turn was not processed;
-    a turn whose answer never arrived was lost."""
+    changed. A message's user turn is the one carrying its message_id (the widget's protocol,
+    channels/redelivery.py; without ids, texts are matched in order, which mistakes one 「在哪办」
+    for another). The answer to a message is the first bot event after its user turn; the bot
+    events' emits (a text, a card) are matched in order to the bot_uttered events the client
+    received, so its latency is when that emit arrived. A message with no user turn was not
+    processed; a turn whose answer never arrived was lost."""
     from production.bench_clients import classify
 
     sockets = [u for u in users if getattr(u, "received", None) is not None and u.sent]
@@ -115,16 +118,20 @@ def correlate_sockets(database_url: str, users: list[Any]) -> int:
         for conversation in {m.conversation for m in user.sent}:
             mine = [m for m in user.sent if m.conversation == conversation]
             stream = events[conversation]
-            emits, first_emit, turns = [], {}, []  # emits: (kind, text); first_emit: turn -> emit index
-            for kind, text, custom in stream:
+            emits, first_emit, turns, ids = [], {}, [], {}  # emits: (kind, text); first_emit: turn -> emit index
+            for kind, text, custom, message_id in stream:
                 if kind == "user":
+                    ids.setdefault(message_id, len(turns))
                     turns.append(text)
                 elif kind == "bot" and turns:
                     first_emit.setdefault(len(turns) - 1, len(emits))
                     emits += ([("text", text)] if text else []) + ([("custom", "")] if custom or not text else [])
             received = [(k, t) for _, k, t in user.received]
             delivered = {e: r for e, r in _pairs([f"{k}:{t}" for k, t in emits], [f"{k}:{t}" for k, t in received])}
-            processed = dict(_pairs([m.text for m in mine], turns))
+            if all(m.message_id for m in mine):
+                processed = {n: ids[m.message_id] for n, m in enumerate(mine) if m.message_id in ids}
+            else:
+                processed = dict(_pairs([m.text for m in mine], turns))
             for number, message in enumerate(mine):
                 before = (message.outcome, message.kind)
                 turn = processed.get(number)
@@ -153,6 +160,8 @@ def tracker_check(database_url: str, sent: list[Sent], ordered: bool = True) -> 
     is not in the tracker (a lost turn). out_of_order: tracker user turns that do not follow the order sent
     (ordered=False, for messages sent at the same instant, compares as multisets).
     without_bot: user turns not followed by a bot event before the next user turn.
+    duplicated: user turns of a message already in the tracker (a resent widget message
+    processed twice: the same message_id on two turns).
     """
     by_conversation: dict[str, list[Sent]] = {}
     for message in sent:
@@ -161,7 +170,7 @@ def tracker_check(database_url: str, sent: list[Sent], ordered: bool = True) -> 
     totals = Counter()
     damaged: list[str] = []
     for conversation, messages in by_conversation.items():
-        turns = [text for kind, text, _ in events[conversation] if kind == "user"]
+        turns = [text for kind, text, _, _ in events[conversation] if kind == "user"]
         answered = [m.text for m in messages if m.outcome == "ok"]  # an apology makes no turn
         every = [m.text for m in messages]
         if ordered:
@@ -170,17 +179,21 @@ def tracker_check(database_url: str, sent: list[Sent], ordered: bool = True) -> 
         else:
             missing = sum((Counter(answered) - Counter(turns)).values())
             disorder = sum((Counter(turns) - Counter(every)).values())
-        kinds = [kind for kind, _, _ in events[conversation]]
+        kinds = [kind for kind, _, _, _ in events[conversation]]
+        ids = Counter(i for kind, _, _, i in events[conversation] if kind == "user" and i)
+        wanted = {m.message_id for m in messages if m.message_id}
+        duplicated = sum(n - 1 for i, n in ids.items() if i in wanted)
         without_bot = sum(1 for i, kind in enumerate(kinds) if kind == "user"
                           and "bot" not in kinds[i + 1:next((j for j in range(i + 1, len(kinds))
                                                              if kinds[j] == "user"), len(kinds))])
         totals.update(conversations=1, sent=len(every), answered=len(answered), user_turns=len(turns),
                       bot_events=kinds.count("bot"), answered_missing=missing, out_of_order=disorder,
-                      without_bot=without_bot, paused=int("pause" in kinds))
-        if missing or disorder:
+                      without_bot=without_bot, paused=int("pause" in kinds), duplicated=duplicated)
+        if missing or disorder or duplicated:
             damaged.append(conversation)
     return {**{k: totals[k] for k in ("conversations", "sent", "answered", "user_turns", "bot_events",
-                                      "answered_missing", "out_of_order", "without_bot", "paused")},
+                                      "answered_missing", "out_of_order", "without_bot", "paused",
+                                      "duplicated")},
             "conversations_damaged": len(damaged), "damaged_examples": damaged[:5]}
 
 

@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import os
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -47,6 +48,7 @@ class Sent:
     latency: float | None = None
     via: str = ""
     reply: str = ""
+    message_id: str = ""  # socket.io: the id the widget gives a message (channels/redelivery.py)
 
     @property
     def answered(self) -> bool:
@@ -167,7 +169,9 @@ class RestUser(User):
 
 
 class SocketUser(User):
-    """The widget: one socket.io connection that reconnects and rejoins its session by itself.
+    """The widget: one socket.io connection that reconnects and rejoins its session by itself,
+    and sends a message again (same `message_id`, marked `resent`) when its socket dropped
+    before the answer came, as widget/widget.js does with a message not acknowledged.
 
     As the widget does, it asks for no conversation at first and goes on in the one the server
     confirms (its id, server-issued, becomes `sender`), asking for that one again on every
@@ -245,27 +249,45 @@ class SocketUser(User):
         return sent
 
     async def _send(self, text: str) -> Sent:
-        """What the client sees: the first bot_uttered after its message. socket.io answers carry
-        no reference to the message, so this is provisional: `bench_checks.correlate_sockets`
-        settles each message's answer from the tracker afterwards."""
-        sent = Sent(self.channel, self.sender, text, self.clock())
-        try:
-            await asyncio.wait_for(self.confirmed.wait(), 5)
-            self.dropped.clear()
-            await self.sio.emit("user_uttered", {"message": text, "session_id": self.sender})
-        except (asyncio.TimeoutError, socketio.exceptions.SocketIOError):
-            sent.outcome, sent.kind = "error", "socket disconnected"
-            return sent
-        answer = asyncio.ensure_future(self.answers.get())
-        dropped = asyncio.ensure_future(self.dropped.wait())
-        done, _ = await asyncio.wait({answer, dropped}, timeout=ANSWER_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-        dropped.cancel()
-        if answer not in done:
+        """What the client sees: the first bot_uttered after its message (sent again after a
+        reconnect while unanswered). Provisional: `bench_checks.correlate_sockets` settles each
+        message's answer from the tracker afterwards, by its message_id."""
+        sent = Sent(self.channel, self.sender, text, self.clock(), message_id=uuid.uuid4().hex)
+        deadline, attempts = sent.at + ANSWER_TIMEOUT, 0
+        while True:
+            left = deadline - self.clock()
+            try:
+                await asyncio.wait_for(self.confirmed.wait(), max(0.1, min(left, 10)))
+                self.dropped.clear()
+                payload = {"message": text, "session_id": self.sender, "message_id": sent.message_id}
+                await self.sio.emit("user_uttered", {**payload, **({"resent": True} if attempts else {})})
+                attempts += 1
+            except asyncio.TimeoutError:
+                sent.outcome, sent.kind = "error", "socket disconnected"
+                return sent
+            except socketio.exceptions.SocketIOError:  # the socket dropped as it was sent: once it is back
+                if self.clock() < deadline:
+                    await asyncio.sleep(0.1)
+                    continue
+                sent.outcome, sent.kind = "error", "socket disconnected"
+                return sent
+            answer = asyncio.ensure_future(self.answers.get())
+            dropped = asyncio.ensure_future(self.dropped.wait())
+            done, _ = await asyncio.wait({answer, dropped}, timeout=max(0.1, deadline - self.clock()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            dropped.cancel()
+            if answer in done:
+                break
             answer.cancel()
-            sent.outcome, sent.kind = ("error", "socket disconnected") if dropped in done else ("lost", "no bot_uttered")
-            return sent
+            if dropped not in done:
+                sent.outcome, sent.kind = "lost", "no bot_uttered"
+                return sent
+            if self.clock() >= deadline:
+                sent.outcome, sent.kind = "error", "socket disconnected"
+                return sent
         at, data = answer.result()
         sent.outcome, sent.kind, sent.reply = classify([data.get("text") or "[card]"])
+        sent.via = "resent" if attempts > 1 else ""
         sent.latency = at - sent.at
         return sent
 

@@ -8,6 +8,10 @@
  * user_uttered -> bot_uttered). Every text from the user or the bot is inserted with
  * textContent, never as HTML. The session id and the rendered history live in
  * localStorage, so a reload or a dropped connection continues the same conversation.
+ * Every message carries a message_id and stays pending until the server acknowledges it;
+ * when the socket comes back (on any replica) the pending ones are sent again, marked
+ * `resent`, and the server answers a message whose turn it already holds with that turn's
+ * answer instead of a second turn (channels/redelivery.py).
  */
 (function () {
   "use strict";
@@ -33,7 +37,7 @@
   function save() {
     state.history = state.history.slice(-100);
     var kept = {session: state.session, open: state.open, history: state.history, handoff: state.handoff,
-                staffSeen: state.staffSeen};
+                staffSeen: state.staffSeen, pending: state.pending};
     try { localStorage.setItem(config.storageKey, JSON.stringify(kept)); } catch (e) { /* private mode */ }
   }
 
@@ -113,7 +117,8 @@
     end.addEventListener("click", function () { send("/restart", "结束人工服务"); });
     status.appendChild(end);
   }
-  var waiting = [];  // messages typed before the server confirmed the session
+  var PENDING_MS = 5 * 60 * 1000;  // an unacknowledged message older than this is not sent again
+  state.pending = (state.pending || []).filter(function (p) { return Date.now() - p.ts < PENDING_MS; });
 
   function stamp(ts) {
     var d = new Date(ts);
@@ -186,11 +191,29 @@
     if (!message) return;
     remember({from: "user", text: label || message, ts: Date.now()});
     typing.hidden = !!(state.handoff && state.handoff.status !== "resolved");  // a person answers, in time
-    if (socket && socket.connected && state.confirmed) {
-      socket.emit("user_uttered", {message: message, session_id: state.session});
-    } else {
-      waiting.push(message);  // sent once the session is confirmed
-    }
+    var item = {id: messageId(), message: message, ts: Date.now(), sent: false};
+    state.pending.push(item);  // until the server acknowledges it
+    save();
+    if (socket && socket.connected && state.confirmed) emitPending(item);  // else once the session is confirmed
+  }
+
+  function messageId() {
+    var bytes = new Uint8Array(12);
+    (window.crypto || window.msCrypto).getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  /* Send one pending message (again, marked resent, if it went out on an earlier socket). */
+  function emitPending(item) {
+    var payload = {message: item.message, session_id: state.session, message_id: item.id};
+    if (item.sent) payload.resent = true;
+    item.sent = true;
+    save();
+    socket.emit("user_uttered", payload, function (ack) {
+      if (!ack || ack.message_id !== item.id) return;
+      state.pending = state.pending.filter(function (p) { return p.id !== item.id; });
+      save();
+    });
   }
 
   function onBot(data) {
@@ -238,7 +261,7 @@
       if (state.session !== id) { state.session = id; state.staffSeen = 0; save(); }
       state.confirmed = true;
       root.setAttribute("data-session", id);
-      while (waiting.length) socket.emit("user_uttered", {message: waiting.shift(), session_id: state.session});
+      state.pending.slice().forEach(emitPending);  // what no socket has acknowledged, in order
     });
     socket.on("bot_uttered", onBot);
     socket.on("rating_saved", function () { root.setAttribute("data-last-rating", "saved"); });

@@ -53,9 +53,12 @@ def browser() -> Iterator:
 
 
 def wait(driver, condition, timeout: float = 20):
+    """Until `condition` holds; an element the widget redrew meanwhile (a card joining the
+    answer above it replaces that row) is looked for again, not an error."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition)
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def ask(driver, text: str) -> None:

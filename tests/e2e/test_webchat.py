@@ -249,3 +249,48 @@ def test_a_socket_that_floods_is_told_once_then_dropped(servers: Servers) -> Non
 
     received, dropped = asyncio.run(flooding())
     assert [r.get("text") for r in received].count(flood.TOO_FAST) == 1 and dropped
+
+
+async def acknowledged(url: str, session: str | None, messages: list[dict]) -> tuple[str, list[dict], list[dict]]:
+    """A fresh socket (a reconnect) joining `session`: each message sent with an ack awaited,
+    as widget/widget.js does; returns the session, the acks and what came as bot_uttered."""
+    client = socketio.AsyncClient()
+    received: list[dict] = []
+    confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
+    client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
+    client.on("bot_uttered", received.append)
+    await client.connect(url, socketio_path="/socket.io", transports=["websocket"])
+    try:
+        await client.emit("session_request", {"session_id": session})
+        session = await asyncio.wait_for(confirmed, 10)
+        acks = [await client.call("user_uttered", {**m, "session_id": session}, timeout=60) for m in messages]
+        await asyncio.sleep(0.5)
+    finally:
+        await client.disconnect()
+    return session, acks, received
+
+
+def test_a_message_is_acknowledged_once_answered_and_its_turn_carries_its_id(servers: Servers) -> None:
+    session, acks, received = asyncio.run(acknowledged(servers.url, None, [
+        {"message": "开公司最快多久能拿到执照", "message_id": "e2e-ack-000001"},
+        {"message": "x" * (limits.MAX_CHARS + 1), "message_id": "e2e-ack-000002"}]))
+    assert acks == [{"message_id": "e2e-ack-000001", "status": "answered"},
+                    {"message_id": "e2e-ack-000002", "status": "refused"}]  # too long: told, and not to resend
+    assert any("区市场监管局" in (r.get("text") or "") for r in received)
+    tracker = requests.get(f"{servers.url}/conversations/{session}/tracker", params={"token": TOKEN}, timeout=10).json()
+    assert [e["message_id"] for e in tracker["events"] if e["event"] == "user"] == ["e2e-ack-000001"]
+
+
+def test_a_message_resent_after_its_turn_gets_that_answer_again_and_no_second_turn(servers: Servers) -> None:
+    """The widget resends what no socket acknowledged (its replica died with the answer under
+    way): the turn is in the tracker, so the answer is sent again and nothing is processed twice.
+    A resent message the tracker never saw is processed."""
+    question = {"message": "开公司最快多久能拿到执照", "message_id": "e2e-resend-0001"}
+    session, _, first = asyncio.run(acknowledged(servers.url, None, [question]))
+    _, acks, again = asyncio.run(acknowledged(servers.url, session, [
+        {**question, "resent": True}, {"message": "要带什么材料", "message_id": "e2e-resend-0002", "resent": True}]))
+    assert acks == [{"message_id": "e2e-resend-0001", "status": "answered"},
+                    {"message_id": "e2e-resend-0002", "status": "answered"}]
+    first_texts = [r.get("text") for r in first if r.get("text")]
+    assert first_texts and [r.get("text") for r in again if r.get("text")][:len(first_texts)] == first_texts
+    assert servers.user_turns(session) == ["开公司最快多久能拿到执照", "要带什么材料"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import requests
 
 from channels.store import ChannelStore
 from tests.e2e.browser import SHOTS, ask, browser, cards, open_widget, wait  # noqa: F401 - browser is a fixture
-from tests.e2e.servers import Servers
+from tests.e2e.servers import TOKEN, Servers
 
 pytestmark = [pytest.mark.model, pytest.mark.servers]
 def test_the_widget_end_to_end(browser, servers: Servers) -> None:
@@ -71,3 +74,31 @@ def test_a_phone_sized_screen(browser, servers: Servers) -> None:
     assert browser.switch_to.active_element.get_attribute("aria-label") == "输入您的问题"
     browser.save_screenshot(str(SHOTS / "widget-phone.png"))
     browser.set_window_size(1100, 900)
+
+
+def test_a_message_no_socket_acknowledged_is_sent_again_when_the_widget_comes_back(browser, servers: Servers) -> None:
+    """Every message stays pending in localStorage until the server acknowledges it. A page
+    reloaded with two pending (its socket died with them under way): the one the server never
+    got is answered now; the one whose turn it holds gets that answer again, not a second turn."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{servers.widget_url}/index.html?server={servers.url}")
+    browser.execute_script("localStorage.clear()")  # a first visit: the widget closed, no session
+    session = open_widget(browser, servers)
+    ask(browser, "首贷续贷中心在哪里")
+    wait(browser, lambda d: any("区金融办" in c for c in cards(d)))
+    kept = lambda: json.loads(browser.execute_script("return localStorage.getItem('zhuqi-widget')"))  # noqa: E731
+    wait(browser, lambda d: kept()["pending"] == [])  # acknowledged
+    events = requests.get(f"{servers.url}/conversations/{session}/tracker", params={"token": TOKEN}, timeout=10).json()
+    answered_id = [e["message_id"] for e in events["events"] if e["event"] == "user"][-1]
+    state = kept()
+    now = browser.execute_script("return Date.now()")
+    state["pending"] = [{"id": answered_id, "message": "首贷续贷中心在哪里", "ts": now, "sent": True},
+                        {"id": "browser-lost-0001", "message": "简易注销公告要公示多少天", "ts": now, "sent": True}]
+    browser.execute_script("localStorage.setItem('zhuqi-widget', arguments[0])", json.dumps(state))
+    before = len(cards(browser))
+    browser.refresh()
+    wait(browser, lambda d: d.find_element(By.ID, "zhuqi-widget").get_attribute("data-session") == session)
+    wait(browser, lambda d: any("20天" in c for c in cards(d)[before:]))
+    wait(browser, lambda d: kept()["pending"] == [])
+    assert servers.user_turns(session) == ["首贷续贷中心在哪里", "简易注销公告要公示多少天"]
