@@ -7,6 +7,10 @@ supervisors see all and may reassign. A 差评 case is followed up by its specia
 steps (回访核实, 整改, 反馈); the 反馈 is sent to the business as a reply and must be delivered
 before the case can be solved. The queue counts, per case, the open cases of its client (a flood
 shows); a supervisor hands all of them back at once (`close-same-client`).
+
+Every database call runs in a worker thread (`off_loop`), never on the event loop: while
+PostgreSQL restarts a connection is retried for seconds (cases/schema.py), and that must hold up
+only the request that waits for it, not every other staff member's request and the health check.
 """
 
 from __future__ import annotations
@@ -57,12 +61,20 @@ def client_address(request: Request) -> str:
                            request.headers.get("x-real-ip"))
 
 
+async def off_loop(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking (database) call in a worker thread; its exceptions are raised here."""
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
 def error(status: int, message: str) -> HTTPResponse:
     return response.json({"error": message}, status=status)
 
 
 class Console:
-    """The app's state: the cases, the accounts and the way to Rasa."""
+    """The app's state: the cases, the accounts and the way to Rasa.
+
+    The async methods are the ones the routes call; the plain ones block on the database and
+    run in a worker thread (`off_loop`), several calls that belong together in one."""
 
     def __init__(self, cases: CaseRepository, accounts: Accounts, rasa: RasaClient, secure_cookie: bool = False):
         self.cases, self.accounts, self.rasa, self.secure_cookie = cases, accounts, rasa, secure_cookie
@@ -70,20 +82,25 @@ class Console:
     def staff_names(self) -> dict[str, str]:
         return {member.username: member.name for member, _ in self.accounts.members()}
 
-    def case_for(self, member: StaffMember, case_id: int) -> Case:
+    async def case_for(self, member: StaffMember, case_id: int) -> Case:
         """The case if the member may see it: CaseNotFound / PermissionError otherwise."""
-        case = self.cases.get(case_id)
+        case = await off_loop(self.cases.get, case_id)
         if not member.may_see(case.department):
             raise PermissionError("该案件属于其他部门，您无权查看")
         return case
 
     # reading ------------------------------------------------------------------------------
-    def queue(self, member: StaffMember, status: str, department: str | None, page: int = 1) -> dict[str, Any]:
+    async def queue(self, member: StaffMember, status: str, department: str | None, page: int = 1) -> dict[str, Any]:
         """One page of the queue and how many cases it holds in all (no case hidden by a cap)."""
         statuses = {"open": OPEN, "all": STATUSES}.get(status, (status,))
         departments = [department] if member.is_supervisor and department else None
         if not member.is_supervisor:
             departments = [member.department or ""]
+        return await off_loop(self._queue_page, member, statuses, departments, page)
+
+    def _queue_page(self, member: StaffMember, statuses: tuple[str, ...], departments: list[str] | None,
+                    page: int) -> dict[str, Any]:
+        """The queue's reads in one go: the names, the size, the page and its clients' counts."""
         staff_names, now = self.staff_names(), time.time()
         total = self.cases.queue_size(statuses, departments)
         pages = max(1, -(-total // QUEUE_PAGE))
@@ -100,8 +117,14 @@ class Console:
         departments = None if member.is_supervisor else [member.department or ""]
         return self.cases.open_counts_of_clients((case.client for case in found if case.client), departments)
 
+    def _detail_rows(self, member: StaffMember, case: Case) -> tuple[dict[str, str], list, Any, dict[str, int]]:
+        """What the detail shows from the database, read in one go."""
+        staff_names, events = self.staff_names(), self.cases.events(case.id)
+        followup = self.cases.followup(case.id) if case.reason == FOLLOWUP_REASON else None
+        return staff_names, events, followup, self.same_client_open(member, [case])
+
     async def detail(self, member: StaffMember, case: Case) -> dict[str, Any]:
-        staff_names = self.staff_names()
+        staff_names, events, followup, same_client = await off_loop(self._detail_rows, member, case)
         conversation: dict[str, Any] = {"available": True, "error": None, "messages": []}
         last_user_at = None
         try:
@@ -111,9 +134,7 @@ class Console:
         except (RasaUnavailable, DeliveryRefused) as problem:
             logger.warning("tracker of case %s unavailable: %s", case.id, problem)
             conversation.update(available=False, error="暂时读取不到对话记录（智能助手服务无响应），案件信息不受影响。")
-        events = self.cases.events(case.id)
-        followup = self.cases.followup(case.id) if case.reason == FOLLOWUP_REASON else None
-        return {"case": views.summary(case, staff_names, same_client_open=self.same_client_open(member, [case])),
+        return {"case": views.summary(case, staff_names, same_client_open=same_client),
                 "notes": [{"at": e.at, "actor": e.actor, "actor_name": staff_names.get(e.actor, e.actor),
                            "text": e.detail} for e in events if e.action == "note"],
                 "events": [views.event(e, staff_names) for e in events],
@@ -128,7 +149,7 @@ class Console:
         return {"username": member.username, "name": member.name, "department": department}
 
     async def claim(self, member: StaffMember, case: Case) -> Case:
-        case = self.cases.claim(case.id, member.username)
+        case = await off_loop(self.cases.claim, case.id, member.username)
         staff = self._staff(member)
         greeting = f"您好，我是{staff['department']}的{member.name}，已接手您的问题（案件 #{case.id}），请问还有什么需要补充的吗？"
         await self._tell(case, member, greeting, pause=True)
@@ -153,9 +174,13 @@ class Console:
         elif step == "feedback":
             sent = await self._tell(case, member, note)
             if not sent["delivered"]:
-                return {"recorded": False, **sent, "followup": self._followup(case)}
+                return {"recorded": False, **sent, "followup": await off_loop(self._followup, case)}
+        followup = await off_loop(self._record_followup, case, member, step, note)
+        return {"recorded": True, **sent, "followup": followup}
+
+    def _record_followup(self, case: Case, member: StaffMember, step: str, note: str) -> list[dict[str, Any]]:
         self.cases.record_followup(case.id, member.username, step, note)
-        return {"recorded": True, **sent, "followup": self._followup(case)}
+        return self._followup(case)
 
     def _followup(self, case: Case) -> list[dict[str, Any]]:
         return views.followup(self.cases.followup(case.id), self.staff_names())
@@ -164,17 +189,17 @@ class Console:
         """Send text to the user as this member; record what happened in the audit trail."""
         if case.channel not in views.PUSH_CHANNELS:
             await self.rasa.say(case.conversation_id, text, self._staff(member), pause=pause, deliver=False)
-            self.cases.record(case.id, member.username, "reply_recorded", text)
+            await off_loop(self.cases.record, case.id, member.username, "reply_recorded", text)
             return {"delivered": False, "message": views.reach(case, None)["message"]}
         try:
             await self.rasa.say(case.conversation_id, text, self._staff(member), pause=pause)
         except DeliveryRefused as refused:
-            self.cases.record(case.id, member.username, "reply_failed", f"{refused.code}: {text}",
-                              unreachable=refused.out_of_window)
+            await off_loop(self.cases.record, case.id, member.username, "reply_failed", f"{refused.code}: {text}",
+                           unreachable=refused.out_of_window)
             why = ("微信客服消息窗口已关闭（用户超过 48 小时未发消息，或本窗口的消息条数已用完）"
                    if refused.out_of_window else f"渠道拒收（错误码 {refused.code}）")
             return {"delivered": False, "message": f"未送达：{why}。请改用用户留下的联系方式：{case.contact or '未提供'}。"}
-        self.cases.record(case.id, member.username, "replied", text, unreachable=False)
+        await off_loop(self.cases.record, case.id, member.username, "replied", text, unreachable=False)
         return {"delivered": True, "message": "已送达用户。"}
 
     async def finish(self, member: StaffMember, case: Case, outcome: str) -> Case:
@@ -183,11 +208,12 @@ class Console:
         The bot is resumed first, on its own: if Rasa cannot be reached nothing has changed
         and the specialist can simply try again; a refused notice cannot undo the resume. A 差评
         without its 反馈 is refused before the bot is touched (the repository checks it again)."""
-        if outcome == "solved" and case.reason == FOLLOWUP_REASON and not self.cases.followup(case.id)["feedback"]:
-            raise FollowupIncomplete(f"case {case.id} has no feedback step")
+        if outcome == "solved" and case.reason == FOLLOWUP_REASON:
+            if not (await off_loop(self.cases.followup, case.id))["feedback"]:
+                raise FollowupIncomplete(f"case {case.id} has no feedback step")
         await self.rasa.resume(case.conversation_id)
         try:
-            case = self.cases.resolve(case.id, member.username, outcome, assignee=case.assignee or "")
+            case = await off_loop(self.cases.resolve, case.id, member.username, outcome, assignee=case.assignee or "")
         except CaseConflict:  # someone else moved it meanwhile: the user stays with a person
             await self._pause_quietly(case)
             raise
@@ -197,7 +223,7 @@ class Console:
             else:
                 await self.rasa.say(case.conversation_id, HANDED_BACK, custom=self.payload(case))
         except (RasaUnavailable, DeliveryRefused) as problem:
-            self.cases.record(case.id, member.username, "notice_failed", str(problem)[:300])
+            await off_loop(self.cases.record, case.id, member.username, "notice_failed", str(problem)[:300])
         return case
 
     async def close_same_client(self, member: StaffMember, case: Case) -> dict[str, Any]:
@@ -211,7 +237,7 @@ class Console:
             raise PermissionError("只有主管可以批量关闭案件")
         if not case.client:
             raise ValueError(NO_CLIENT)
-        found = self.cases.open_of_client(case.client)
+        found = await off_loop(self.cases.open_of_client, case.client)
         limit = asyncio.Semaphore(BULK_RASA_CALLS)
 
         async def resume(one: Case) -> bool:
@@ -220,12 +246,13 @@ class Console:
                     await self.rasa.resume(one.conversation_id)
                     return True
                 except (RasaUnavailable, DeliveryRefused) as problem:
-                    self.cases.record(one.id, member.username, "notice_failed",
-                                      f"批量关闭未执行：智能助手无法恢复对话（{str(problem)[:200]}）")
+                    await off_loop(self.cases.record, one.id, member.username, "notice_failed",
+                                   f"批量关闭未执行：智能助手无法恢复对话（{str(problem)[:200]}）")
                     return False
 
         resumed = [one for one, ok in zip(found, await asyncio.gather(*(resume(one) for one in found))) if ok]
-        closed = self.cases.close_client_cases(case.client, member.username, [one.id for one in resumed])
+        closed = await off_loop(self.cases.close_client_cases, case.client, member.username,
+                                [one.id for one in resumed])
         closed_ids = {one.id for one in closed}  # a resumed one not closed was resolved meanwhile
 
         async def tell(one: Case) -> None:
@@ -233,7 +260,7 @@ class Console:
                 try:
                     await self.rasa.say(one.conversation_id, HANDED_BACK, custom=self.payload(one))
                 except (RasaUnavailable, DeliveryRefused) as problem:
-                    self.cases.record(one.id, member.username, "notice_failed", str(problem)[:300])
+                    await off_loop(self.cases.record, one.id, member.username, "notice_failed", str(problem)[:300])
 
         await asyncio.gather(*(tell(one) for one in closed))
         failed = sorted({one.id for one in found} - {one.id for one in resumed})
@@ -266,7 +293,7 @@ def create_app(console: Console, name: str = "zhuqi_console",
         request.ctx.token = request.cookies.get(COOKIE)
         if request.path in PUBLIC:
             return None
-        member = console.accounts.session(request.ctx.token)
+        member = await off_loop(console.accounts.session, request.ctx.token)
         if member is None:
             return error(401, "请先登录") if request.path.startswith("/api/") else response.redirect("/login")
         if request.method not in ("GET", "HEAD") and not _same_origin_json(request):
@@ -293,7 +320,7 @@ def create_app(console: Console, name: str = "zhuqi_console",
         """Look the case up for the member and map the repository's errors to HTTP."""
         async def wrapped(request: Request, case_id: int) -> HTTPResponse:
             try:
-                case = console.case_for(request.ctx.member, case_id)
+                case = await console.case_for(request.ctx.member, case_id)
                 return await handler(request, case)
             except CaseNotFound:
                 return error(404, "没有这个案件")
@@ -361,9 +388,8 @@ def create_app(console: Console, name: str = "zhuqi_console",
             return error(403, "请求来源或格式不被接受")
         body = request.json if isinstance(request.json, dict) else {}
         try:  # scrypt takes ~40 ms of CPU: off the event loop, so polling consoles are not held up
-            done = await asyncio.get_running_loop().run_in_executor(
-                None, console.accounts.login, str(body.get("username") or "")[:64],
-                str(body.get("password") or "")[:256], client_address(request))
+            done = await off_loop(console.accounts.login, str(body.get("username") or "")[:64],
+                                  str(body.get("password") or "")[:256], client_address(request))
         except Throttled as throttled:  # this address only: the colleague at her own desk is not held up
             wait = math.ceil(throttled.retry_after)
             answer = error(429, f"尝试次数过多，请 {wait} 秒后再试")
@@ -382,7 +408,7 @@ def create_app(console: Console, name: str = "zhuqi_console",
 
     @app.post("/api/logout")
     async def logout(request: Request) -> HTTPResponse:
-        console.accounts.logout(request.ctx.token)
+        await off_loop(console.accounts.logout, request.ctx.token)
         answer = response.json({"ok": True})
         del answer.cookies[COOKIE]
         return answer
@@ -404,8 +430,8 @@ def create_app(console: Console, name: str = "zhuqi_console",
         page = request.args.get("page", "1")
         if not page.isdigit() or len(page) > 6:
             return error(400, "页码不正确")
-        return response.json(console.queue(request.ctx.member, status, request.args.get("department") or None,
-                                           int(page)))
+        return response.json(await console.queue(request.ctx.member, status, request.args.get("department") or None,
+                                                 int(page)))
 
     @app.get("/api/cases/<case_id:int>")
     @acting
@@ -416,13 +442,15 @@ def create_app(console: Console, name: str = "zhuqi_console",
     @acting
     async def claim(request: Request, case: Case) -> HTTPResponse:
         allowed(request, case, "claim")
-        return _case(await console.claim(request.ctx.member, case))
+        return response.json(await off_loop(_case, await console.claim(request.ctx.member, case)))
 
     @app.post("/api/cases/<case_id:int>/release")
     @acting
     async def release(request: Request, case: Case) -> HTTPResponse:
         allowed(request, case, "release")
-        return _case(console.cases.release(case.id, request.ctx.member.username, assignee=case.assignee or ""))
+        username = request.ctx.member.username
+        return response.json(await off_loop(
+            lambda: _case(console.cases.release(case.id, username, assignee=case.assignee or ""))))
 
     @app.post("/api/cases/<case_id:int>/reply")
     @acting
@@ -434,7 +462,7 @@ def create_app(console: Console, name: str = "zhuqi_console",
     @acting
     async def note(request: Request, case: Case) -> HTTPResponse:
         allowed(request, case, "note")
-        entry = console.cases.note(case.id, request.ctx.member.username, text_of(request))
+        entry = await off_loop(console.cases.note, case.id, request.ctx.member.username, text_of(request))
         return response.json({"note": {"at": entry.at, "actor": entry.actor, "actor_name": request.ctx.member.name,
                                        "text": entry.detail}})
 
@@ -450,13 +478,13 @@ def create_app(console: Console, name: str = "zhuqi_console",
     @acting
     async def resolve(request: Request, case: Case) -> HTTPResponse:
         allowed(request, case, "resolve")
-        return _case(await console.finish(request.ctx.member, case, "solved"))
+        return response.json(await off_loop(_case, await console.finish(request.ctx.member, case, "solved")))
 
     @app.post("/api/cases/<case_id:int>/handback")
     @acting
     async def handback(request: Request, case: Case) -> HTTPResponse:
         allowed(request, case, "handback")
-        return _case(await console.finish(request.ctx.member, case, "handed_back"))
+        return response.json(await off_loop(_case, await console.finish(request.ctx.member, case, "handed_back")))
 
     @app.post("/api/cases/<case_id:int>/reassign")
     @acting
@@ -465,15 +493,17 @@ def create_app(console: Console, name: str = "zhuqi_console",
         department = text_of(request, "department")
         if department not in names.departments():
             raise ValueError("未知的部门")
-        return _case(console.cases.reassign(case.id, request.ctx.member.username, department))
+        username = request.ctx.member.username
+        return response.json(await off_loop(lambda: _case(console.cases.reassign(case.id, username, department))))
 
     @app.post("/api/cases/<case_id:int>/close-same-client")
     @acting
     async def close_same_client(request: Request, case: Case) -> HTTPResponse:
         return response.json(await console.close_same_client(request.ctx.member, case))
 
-    def _case(case: Case) -> HTTPResponse:
-        return response.json({"case": views.summary(case, console.staff_names())})
+    def _case(case: Case) -> dict[str, Any]:
+        """The answer of an action on a case; it reads the staff names, so it runs in a worker thread."""
+        return {"case": views.summary(case, console.staff_names())}
 
     return app
 
