@@ -16,7 +16,7 @@ import yaml
 
 LEXICON = Path(__file__).resolve().parent.parent / "lexicon" / "answers" / "questions.yml"
 LATIN = re.compile(r"[A-Za-z]")
-ASPECT_ORDER = ("cost", "time", "materials", "online", "channel", "department", "count")
+ASPECT_ORDER = ("cost", "time", "materials", "online", "channel", "department", "count", "list")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -87,7 +87,7 @@ def analyse(text: str, typed: str | None = None) -> Ask:
     asks, missing = _cues()
     found = _found(words, asks)
     lacking = _found(words, missing)
-    yesno = "which" not in found and (
+    yesno = "which" not in found and "list" not in found and (
         "yesno" in found or words.rstrip("?？!！。 ").endswith(("吗", "不", "没", "不嘛", "没得")))
     # 「多少」 asks for a count only when nothing more specific is asked (「要交多少费用」 is a cost)
     aspects = tuple(sorted((k for k in found if k not in ("yesno", "which")), key=ASPECT_ORDER.index))

@@ -36,6 +36,9 @@ ASPECT_PATTERNS: dict[str, re.Pattern[str]] = {
     "materials": re.compile(r"材料|资料|证明|清单|提交|申报|一次提交|免提交|减少"),
     "channel": re.compile(r"平台|窗口|中心|系统|专区|线上|网上|网办|渝快办|一网通|一窗|APP|小程序|热线|站"),
     "online": re.compile(r"线上|网上|网办|在线|全程网办|掌上|手机|APP|小程序|不见面|零跑腿|一次都不跑|邮寄|寄递|系统|平台"),
+    # names three or more (「重庆环球金融中心、大都会、龙湖重庆时代天街」「29个区级部门、6个管委会和11个
+    # 街道」「“复工贷”“健康云贷”“银票质押贷”」): answers 「哪几个」「哪些」
+    "list": re.compile(r"、[^，,。；;：:、]{1,20}[、和及与]|[”」][“「][^”」]{1,12}[”」][“「]"),
 }
 # a sentence ends at 。！？ — after the closing quote when one follows (「……好评。”」)
 SENTENCE_END = re.compile(r"(?<=[。！？!?][”’」』])|(?<=[。！？!?])(?![”’」』])")

@@ -64,7 +64,8 @@ def test_the_units_file_is_what_make_kb_writes(knowledge_base) -> None:
     ("办营业执照要交多少钱", ("cost",), None, False),
     ("首贷续贷中心的电话是多少", ("count",), "phone", False),
     ("专利可以质押贷款吗", (), None, True),
-    ("帮帮团首批进了哪几个楼宇", (), None, False),  # which ones, not how many
+    ("帮帮团首批进了哪几个楼宇", ("list",), None, False),  # which ones (a passage naming them), not how many
+    ("区里有哪些银政合作的贷款产品", ("list",), None, False),
     ("政务中心几点上班", (), "hours", False),
     ("How long does it take to register a company?", ("time",), None, False),
     ("注册地址可以用住宅吗", (), None, True),  # an address named as the topic, not asked for
@@ -168,3 +169,14 @@ def test_a_named_departments_contact_or_that_none_is_published(knowledge_base) -
     # no department named, or nothing asked that the documents lack: not this path
     assert answers.for_department(knowledge_base, "电话多少", entities=[]) is None
     assert answers.for_department(knowledge_base, "营商办是干什么的", entities=entities) is None
+
+
+@pytest.mark.parametrize("text, names_several", [
+    ("首批进驻重庆环球金融中心、大都会、龙湖重庆时代天街等楼宇", True),
+    ("由29个区级部门、6个管委会和11个街道的企业服务专员构成", True),
+    ("提供“复工贷”“健康云贷”“银票质押贷”等普惠金融产品", True),
+    ("推动教育、医疗融合发展", False),  # two are a pair, not a list
+    ("营业执照受理审核时间压减到2小时以内", False),
+])
+def test_a_passage_naming_several_answers_which_ones(text, names_several) -> None:
+    assert ("list" in units.aspects_of(text)) is names_several
