@@ -24,7 +24,10 @@ def test_forged_copied_and_malformed_ids_are_not(monkeypatch: pytest.MonkeyPatch
     genuine = session_ids.issue()
     random_part, signature = genuine.split("-")
     flipped = signature[:-1] + ("0" if signature[-1] != "0" else "1")
-    for forged in (f"{random_part}-{flipped}", random_part, f"{random_part[:-1]}0-{signature}",
+    # another random part under the genuine signature (its last digit changed, never kept: an
+    # id ending in 0 had made this "forgery" the genuine id, one run in sixteen)
+    altered = random_part[:-1] + ("0" if random_part[-1] != "0" else "1")
+    for forged in (f"{random_part}-{flipped}", random_part, f"{altered}-{signature}",
                    genuine.upper(), genuine + " ", None, 42, ""):
         assert session_ids.valid(forged) is False, forged
     monkeypatch.setenv("WIDGET_SESSION_SECRET", "another-server")
