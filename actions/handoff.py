@@ -24,7 +24,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import kb as kb_module
 from actions.kb import KnowledgeBase
-from actions.question import analyse
+from actions.question import Ask, analyse
 from cases.repository import CaseRepository, repository_for
 from channels import clients
 
@@ -180,6 +180,15 @@ def _clean(value: Any) -> str:
     return re.sub(r"\s+", " ", str(value or "")).strip()
 
 
+QUESTION_WORD = re.compile(r"[？?]|怎么|如何|什么|哪|吗|咋|啥")
+
+
+def is_question(ask: Ask, text: str) -> bool:
+    """The message asks something (a kind of fact, yes or no, 怎么/哪/啥…): no contact, company
+    or problem description reads like that."""
+    return bool(ask.aspects or ask.missing or ask.yesno or QUESTION_WORD.search(text))
+
+
 def answered_as_followup(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     """A question typed where a contact was asked (「可以线上办吗」 after a dispute's answer) is
     answered on the conversation's topic before the contact is asked again."""
@@ -189,7 +198,7 @@ def answered_as_followup(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
     topic = knowledge_base.topic(tracker.get_slot("topic"))
     text = typed_text(tracker)
     ask = analyse((tracker.latest_message or {}).get("text") or text, text)
-    if topic is None or not (ask.aspects or ask.missing or ask.yesno or text.rstrip().endswith(("？", "?"))):
+    if topic is None or not is_question(ask, text):
         return False
     if ask.missing in ("phone", "person") or len(re.findall(r"\d", text)) >= 3:
         return False  # a contact typed wrong (「我电话138123」): ask for it again
@@ -218,7 +227,7 @@ def moved_on(dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, An
             or len(re.findall(r"\d", text)) >= 3):
         return None
     ask = analyse((tracker.latest_message or {}).get("text") or text, text)
-    if not (ask.aspects or ask.missing or ask.yesno or re.search(r"[？?]|怎么|如何|什么|哪|吗|咋", text)):
+    if not is_question(ask, text):
         return None
     answer, card = reply(knowledge_base, tracker, topic)
     send(dispatcher, tracker, answer, card)

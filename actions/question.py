@@ -45,6 +45,12 @@ def _cues() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 
 
 @functools.lru_cache(maxsize=1)
+def _statements() -> re.Pattern[str]:
+    raw = yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+    return re.compile("|".join(map(re.escape, sorted(raw.get("statements") or [], key=len, reverse=True))) or "(?!)")
+
+
+@functools.lru_cache(maxsize=1)
 def cue_words() -> frozenset[str]:
     """Every cue word: what a question asks with, not what it is about."""
     asks, missing = _cues()
@@ -84,6 +90,7 @@ def analyse(text: str, typed: str | None = None) -> Ask:
     its topic (「office」 → 注册地址), not what it asks.
     """
     words = (typed if typed and mostly_english(typed) else " ".join(filter(None, [text, typed]))).lower()
+    words = _statements().sub(" ", words)
     asks, missing = _cues()
     found = _found(words, asks)
     lacking = _found(words, missing)

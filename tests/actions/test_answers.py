@@ -72,6 +72,8 @@ def test_the_units_file_is_what_make_kb_writes(knowledge_base) -> None:
     ("上班族能注册个体户吗", (), None, True),
     ("I am interested in opening a whole new company", (), None, False),  # no rate, no who, no fee
     ("有什么支持政策吗", (), None, False),  # what, not yes or no
+    ("政府部门欠我们货款多久都不给", (), None, False),  # a long time, said; not how long
+    ("拖了好久了，注销还要多久", ("time",), None, False),
 ])
 def test_what_the_question_asks(text, aspects, missing, yesno) -> None:
     ask = analyse(text)
@@ -112,6 +114,15 @@ def test_a_clear_match_answers_a_message_nlu_could_not_place(knowledge_base) -> 
     assert found is not None and "2000 户" in found.passage
     assert answers.search(knowledge_base, "今天重庆会下雨不") is None
     assert answers.search(knowledge_base, "哪个牌子的手机拍照好") is None
+
+
+def test_the_likeliest_topic_answers_when_its_unit_matches_clearly(knowledge_base) -> None:
+    # NLU put these below its threshold, with the right topic first
+    found = answers.on_likeliest(knowledge_base, knowledge_base.topics["company_opening"], "在渝中开公司 最快多久能全部弄完")
+    assert found is not None and "0.5天" in found.passage
+    # words that barely touch the topic's units are asked back, not answered
+    assert answers.on_likeliest(knowledge_base, knowledge_base.topics["ip_protection"], "哪个牌子的手机拍照好") is None
+    assert answers.on_likeliest(knowledge_base, knowledge_base.topics["chuanyu_tongban"], "今天重庆会下雨不") is None
 
 
 def test_article_sentences_are_whole_sentences(all_units) -> None:

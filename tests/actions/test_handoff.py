@@ -596,6 +596,15 @@ def test_a_question_where_a_contact_was_asked_is_answered_then_the_contact_asked
     assert "请留手机号" in again["text"]
 
 
+def test_a_how_question_where_a_contact_was_asked_is_answered_too(dispatcher, tracker_factory) -> None:
+    # 「怎么」 asks as plainly as 「吗」: 「这个联系方式好像不完整」 would answer the wrong thing
+    tracker = tracker_factory(intent="commercial_dispute", text="文书怎么送达", slots={"topic": "commercial_dispute"})
+    result = ValidateHandoffForm().validate_handoff_contact("文书怎么送达", dispatcher, tracker, {})
+    assert result == {"handoff_contact": None}
+    answer, again = dispatcher.messages
+    assert "送达" in answer["text"] and "负责部门：区法院" in answer["text"] and "不完整" not in again["text"]
+
+
 @pytest.mark.parametrize("given", ["我电话138123", "座机023-6376"])
 def test_a_contact_typed_wrong_is_not_taken_for_a_question(dispatcher, tracker_factory, given: str) -> None:
     tracker = tracker_factory(text=given, slots={"topic": "labour_dispute"})
