@@ -172,9 +172,30 @@ def lead_header(file: str, category: str) -> str | None:
     return None
 
 
-def _who(kb: KnowledgeBase, index: UnitIndex, topic: Topic, ask: Ask, named: list[str]) -> Answer:
-    """「找哪个部门」: the lead units, and the document's own words naming them."""
+def _about_more(index: UnitIndex, topic: Topic, query: str, ask: Ask) -> Ranked | None:
+    """The topic's unit about what a 「找谁」 question says beyond the topic itself (「员工说我们
+    拖欠工资要去投诉，找哪个部门」: 投诉 — the item on complaints), or None for a plain 「劳动争议
+    找谁」, which the lead's own line answers."""
+    named = [k for k in (topic.title, *topic.keywords) if len(k) > 1]
+    extra = [w for w in ranker.content_words(query) if not any(w in k or k in w for k in named)]
+    if not extra:
+        return None
+    for ranked in index.rank(query, topic.id, ask, only_topic=True)[:1]:
+        if ranked.prior >= ranker.TOPIC_BONUS and ranked.unit.kind != "channel" \
+                and any(ranker.held_in(w, ranked.unit.text) for w in extra):
+            return ranked
+    return None
+
+
+def _who(kb: KnowledgeBase, index: UnitIndex, topic: Topic, ask: Ask, named: list[str], query: str = "") -> Answer:
+    """「找哪个部门」: the lead units, and the document's own words naming them — or, when the
+    question says what it is about, the topic's passage on that."""
     lead = kb.lead_of(topic)[0]
+    about = _about_more(index, topic, query, ask) if query else None
+    if about is not None:
+        unit = about.unit
+        return Answer(topic, ask, unit, ranker.passage(unit, query, ask), _lead(kb, topic, unit),
+                      _channel(kb, topic, unit, named), quote=True)
     source = topic.lead_source or (topic.policies[0] if topic.policies else None)
     unit = None
     if source is not None:
@@ -207,12 +228,12 @@ def answer(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None = None,
     if ask.missing:
         return Answer(topic, ask, None, "", kb.lead_of(topic)[0], _channel(kb, topic, None, named_channels),
                       missing=ask.missing, subject=subject)
-    if ask.primary == "department":
-        return _who(kb, index, topic, ask, named_channels)
     english = bool(typed) and mostly_english(typed)
     # an English question is searched in its own words (search_synonyms.yml gives them the
     # documents' terms) beside the few Chinese terms the normalizer reduced it to
     query = " ".join(filter(None, [context, typed if english else "", text]))
+    if ask.primary == "department":
+        return _who(kb, index, topic, ask, named_channels, query)
     ranked = index.rank(query, topic.id, ask, channels=named_channels, topic_channels=topic.channels,
                         only_topic=only_topic)
     best = _whole_of(ranked, _pick(ranked, topic, ask))

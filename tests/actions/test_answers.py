@@ -191,3 +191,12 @@ def test_a_named_departments_contact_or_that_none_is_published(knowledge_base) -
 ])
 def test_a_passage_naming_several_answers_which_ones(text, names_several) -> None:
     assert ("list" in units.aspects_of(text)) is names_several
+
+
+def test_who_answers_with_the_lead_line_or_the_passage_on_what_was_said(knowledge_base) -> None:
+    topic = knowledge_base.topics["labour_dispute"]
+    plain = answers.answer(knowledge_base, topic, "劳动争议找哪个部门")
+    assert plain.quote and "牵头单位：区人力社保局" in plain.passage
+    # the story says what it is about (a complaint): the item on complaints, its lead the same
+    told = answers.answer(knowledge_base, topic, "找哪个部门", context="员工说我们拖欠工资 要去投诉", only_topic=True)
+    assert told.quote and "劳动举报投诉" in told.passage and told.department.id == "renshe"
