@@ -9,6 +9,7 @@ for — so that the reply says so instead of showing a card that looks like an a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -115,18 +116,28 @@ def _pick(ranked: list[Ranked], topic: Topic, ask: Ask) -> Ranked | None:
             close = [r for r in holding if r.score >= holding[0].score * NEAR_BEST]
             # a figure in digits (最快0.5天) before a phrase (全程“一日办结”)
             chosen = max(close, key=lambda r: (r.prior, _in_digits(r.unit, ask.primary), r.score))
-            if chosen.unit.kind != "policy":  # an article reports what a plan did: no plan replaces it
-                return chosen
-            rivals = [r for r in holding if r.unit.kind == "policy" and r.prior >= chosen.prior
-                      and r.score >= chosen.score * NEWER_PLAN]
-            newest = max((r.unit.year or 0 for r in rivals), default=0)
-            if chosen.unit.year and chosen.unit.year < newest:
-                return next(r for r in rivals if r.unit.year == newest)
+            # of two documents' figures for the same thing, the newer one's: the 2024 report's
+            # 140 项 over the 2021 plan's 74 项, the 2023 list's 10 个工作日 over the 2021 plan's 13
+            rivals = [r for r in holding if r.prior >= chosen.prior and r.score >= chosen.score * NEWER_PLAN
+                      and (r.unit.kind == chosen.unit.kind == "policy" or ask.now)]
+            newest = max((_year(r.unit) for r in rivals), default=0)
+            if _year(chosen.unit) < newest:
+                return next(r for r in rivals if _year(r.unit) == newest)
             return chosen
         on_topic = [r for r in holding if r.prior]
         if on_topic:
             return on_topic[0]
     return best
+
+
+@functools.lru_cache(maxsize=8)
+def _document_years() -> dict[str, int]:
+    return {d.file: d.year for d in kb_module.default().documents.values()}
+
+
+def _year(unit: AnswerUnit) -> int:
+    """The year the unit's figure is of: a plan item's own year, else its document's."""
+    return unit.year or _document_years().get(unit.file, 0)
 
 
 def _whole_of(ranked: list[Ranked], best: Ranked | None) -> Ranked | None:
@@ -216,7 +227,7 @@ def answer(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None = None,
     index = index or ranker.default()
     ask = analyse(text, typed)
     if hint and not ask.aspects:
-        ask = Ask(aspects=(hint,), missing=ask.missing, yesno=ask.yesno)
+        ask = dataclasses.replace(ask, aspects=(hint,))
     entities = entities or []
     named_channels = [str(e.get("value")) for e in entities if e.get("entity") == "channel"]
     named_units = [str(e.get("value")) for e in entities if e.get("entity") == "department"]

@@ -27,6 +27,7 @@ class Ask:
     aspects: tuple[str, ...] = ()
     missing: str | None = None  # phone, address, hours, url, rate, person, amount
     yesno: bool = False
+    now: bool = False  # 「现在」「目前」: the state today, the newest document's figure
 
     @property
     def primary(self) -> str | None:
@@ -98,4 +99,5 @@ def analyse(text: str, typed: str | None = None) -> Ask:
         "yesno" in found or words.rstrip("?？!！。 ").endswith(("吗", "不", "没", "不嘛", "没得")))
     # 「多少」 asks for a count only when nothing more specific is asked (「要交多少费用」 is a cost)
     aspects = tuple(sorted((k for k in found if k not in ("yesno", "which")), key=ASPECT_ORDER.index))
-    return Ask(aspects=aspects, missing=lacking[0] if lacking else None, yesno=yesno)
+    now = bool(re.search(r"现在|目前|如今|眼下|now|currently|at present", words))
+    return Ask(aspects=aspects, missing=lacking[0] if lacking else None, yesno=yesno, now=now)

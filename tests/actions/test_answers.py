@@ -200,3 +200,12 @@ def test_who_answers_with_the_lead_line_or_the_passage_on_what_was_said(knowledg
     # the story says what it is about (a complaint): the item on complaints, its lead the same
     told = answers.answer(knowledge_base, topic, "找哪个部门", context="员工说我们拖欠工资 要去投诉", only_topic=True)
     assert told.quote and "劳动举报投诉" in told.passage and told.department.id == "renshe"
+
+
+def test_a_question_about_now_gets_the_newest_documents_figure(knowledge_base) -> None:
+    topic = knowledge_base.topics["chuanyu_tongban"]
+    # the 2024 report's count, not the 2021 plan's target for that year
+    now = answers.answer(knowledge_base, topic, "跨省通办现在能办多少项")
+    assert "140项" in now.passage
+    planned = answers.answer(knowledge_base, topic, "2021年计划多少项高频事项实现跨省通办")
+    assert "74 项" in planned.passage
