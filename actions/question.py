@@ -25,7 +25,7 @@ class Ask:
     """The kinds of fact a message asks for, strongest cue first."""
 
     aspects: tuple[str, ...] = ()
-    missing: str | None = None  # phone, address, hours, url, rate, person, amount
+    missing: str | None = None  # phone, address, hours, url, rate, person, amount, price
     yesno: bool = False
     now: bool = False  # 「现在」「目前」: the state today, the newest document's figure
 

@@ -25,7 +25,7 @@ MISSING_WORDS = {
     "phone": ("联系电话", "phone number"), "person": ("联系人", "contact person"),
     "address": ("具体地址", "street address"), "hours": ("办公时间", "opening hours"),
     "url": ("网址", "web address"), "rate": ("利率", "interest rate"),
-    "amount": ("贷款额度", "loan amount"), "time": ("办理时限", "time limit"),
+    "amount": ("贷款额度", "loan amount"), "price": ("价格标准", "price"), "time": ("办理时限", "time limit"),
     "cost": ("收费标准", "fee"), "count": ("具体数量", "such figure"), "fact": ("相关规定", "such rule"),
 }
 # where a question the documents do not answer can go: a person, through the handoff

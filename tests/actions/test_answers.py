@@ -103,6 +103,7 @@ def test_the_passage_is_the_clause_that_answers(all_units) -> None:
     ("credit_loan", "助企贷利率是多少", "rate"),
     ("ip_pledge", "知识产权质押融资要多久能批", "time"),
     ("tax", "电子税务局网址是什么", "url"),
+    ("utilities", "商业用电多少钱一度", "price"),  # a tariff: the documents say only what connecting costs
 ])
 def test_what_the_documents_do_not_hold_is_said_to_be_missing(knowledge_base, topic, text, missing) -> None:
     found = answers.answer(knowledge_base, knowledge_base.topics[topic], text)
