@@ -3,7 +3,7 @@
 The NLU has routed the message to a topic; this second step ranks the units of
 kb/generated/answer_units.json for the words of the message. A unit's score is its Okapi
 BM25 over jieba words (with the KB dictionary), character bigrams and characters, scaled to
-the best candidate, plus 0.7 × the same share for the closest of the questions written for it
+the best candidate, plus 0.5 × the same share for the closest of the questions written for it
 (lexicon/answers/unit_questions/: users' words beside the plan's), plus a bonus when it belongs
 to the routed topic and when it holds the kind of fact the question asks for
 (actions/question.py). The weights were chosen on the tune half of tests/answers/bench.yml
@@ -37,7 +37,7 @@ NEAR_BONUS = 0.3  # an article sentence naming the topic, an item of its categor
 ASPECT_BONUS = 0.2
 CHANNEL_BONUS = 0.4
 KIND_BONUS = {"policy": 0.05}  # an item's own words before an article's report of them
-QUESTION_WEIGHT = 0.7  # the best of a unit's written questions, beside its own words
+QUESTION_WEIGHT = 0.5  # the best of a unit's written questions, beside its own words
 MAX_PASSAGE = 110  # characters of a unit shown on the first line
 QUERY_CHARS = 300  # characters of a message the search reads (its end)
 

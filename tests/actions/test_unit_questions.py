@@ -62,7 +62,7 @@ def test_postings_score_as_the_plain_sum() -> None:
 
 def test_a_written_question_brings_its_unit_up(all_units) -> None:
     """Words the unit does not use («挂个壳子») lift the unit whose question used them from the
-    bottom of the ranking to its top few; its own words still count (the top stays a unit that
+    bottom of the ranking to its top ten; its own words still count (the top stays a unit that
     shares 渝中 and 公司 with the message)."""
     target = "p2021_001_1"  # 集群注册登记: the plan's words for a shared registered address
     message = "挂个壳子公司在渝中行不行"
@@ -73,4 +73,4 @@ def test_a_written_question_brings_its_unit_up(all_units) -> None:
         return [r.unit.id for r in ranked].index(target)
 
     assert position({}) > 100
-    assert position({target: ("想在渝中挂个壳子公司，行不行",)}) < 5
+    assert position({target: ("想在渝中挂个壳子公司，行不行",)}) < 10
