@@ -64,6 +64,8 @@ def with_english(knowledge_base: KnowledgeBase, tracker: Tracker, topic, text: s
 # this confidence is taken as a follow-up on the conversation's topic
 FRAGMENT_CHARS = 6
 FRAGMENT_CONFIDENCE = 0.8
+# a message this short on the conversation's topic is read with the question before it
+CONTEXT_CHARS = 8
 
 
 def _asks_about_current(message: dict[str, Any]) -> bool:
@@ -99,13 +101,14 @@ def current_topic(knowledge_base: KnowledgeBase, tracker: Tracker) -> str | None
 
 
 def reply(knowledge_base: KnowledgeBase, tracker: Tracker, topic, *, only_topic: bool = False,
-          hint: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The visible text and the card for the latest message on `topic`."""
+          hint: str | None = None, with_context: bool = False) -> tuple[str, dict[str, Any]]:
+    """The visible text and the card for the latest message on `topic`; a follow-up
+    (`only_topic`, or `with_context`) is searched with the question before it."""
     message = tracker.latest_message or {}
     found = answers.answer(
         knowledge_base, topic, message.get("text") or "", typed_text(tracker),
         entities=message.get("entities") or [], only_topic=only_topic, hint=hint,
-        context=earlier_question(tracker) if only_topic else "",
+        context=earlier_question(tracker) if only_topic or with_context else "",
     )
     return rendered(knowledge_base, tracker, found)
 
@@ -156,7 +159,10 @@ class ActionAnswerTopic(KnowledgeAction):
         if topic is None:
             dispatcher.utter_message(response="utter_ask_topic")
             return []
-        text, card = reply(self.kb, tracker, topic)
+        # a short question on the conversation's own topic (「公司有几个商标和专利」 → 「能拿去贷款不」)
+        # is about what was said before it: searched with it
+        short = len("".join(typed_text(tracker).split())) <= CONTEXT_CHARS
+        text, card = reply(self.kb, tracker, topic, with_context=short and topic.id == tracker.get_slot("topic"))
         send(dispatcher, tracker, text, card)
         if topic.needs_person:  # a dispute: the answer says who, a specialist takes it from there
             return [SlotSet("topic", topic.id), *handoff_events("needs_person", self.kb.lead_of(topic)[0].id,

@@ -188,3 +188,15 @@ def test_the_terminal_chat_gets_the_text_without_the_card_json(knowledge_base, t
     tracker.events[-1]["input_channel"] = "rest"
     run(ActionAnswerTopic(knowledge_base), dispatcher, tracker)
     assert dispatcher.messages[0]["custom"]["type"] == "service_card"
+
+
+def test_a_short_question_on_the_same_topic_is_read_with_the_one_before(knowledge_base, dispatcher) -> None:
+    from rasa_sdk import Tracker
+
+    said = ["公司有几个商标和专利", "能拿去贷款不"]
+    events = [{"event": "user", "text": t, "parse_data": {"text": t}} for t in said]
+    latest = {"text": said[-1], "intent": {"name": "ip_pledge", "confidence": 0.7}, "entities": [], "intent_ranking": []}
+    tracker = Tracker("test-user", {"topic": "ip_pledge"}, latest, events, False, None, {}, "action_listen")
+    run(ActionAnswerTopic(knowledge_base), dispatcher, tracker)
+    # 商标 from the question before: the item on pledging patents and trademarks together
+    assert "专利商标混合质押" in dispatcher.messages[0]["text"].splitlines()[0]
