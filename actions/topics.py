@@ -181,12 +181,27 @@ class ActionAnswerFollowup(KnowledgeAction):
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         topic = self.kb.topic(current_topic(self.kb, tracker))
         if topic is None:  # 「要多久」 with no topic yet: ask back with the likeliest topics
-            from actions.clarify import ask_back  # clarify answers fragments with this module's reply
+            from actions.clarify import ask_back, candidate_topics, is_fragment  # clarify imports this module
 
-            return ask_back(self.kb, dispatcher, tracker)
+            # a whole question NLU read as a bare 「要多久」 (「How many days does it take to register
+            # unemployment…」) is answered when its words match one passage clearly
+            found = None if is_fragment(tracker) else self._searched(tracker, candidate_topics(self.kb, tracker))
+            if found is None:
+                return ask_back(self.kb, dispatcher, tracker)
+            text, card = rendered(self.kb, tracker, found)
+            send(dispatcher, tracker, text, card)
+            return [SlotSet("topic", found.topic.id)]
         text, card = reply(self.kb, tracker, topic, only_topic=True, hint=FOLLOWUP_ASPECTS.get(intent))
         send(dispatcher, tracker, text, card)
         return [SlotSet("topic", topic.id)]
+
+    def _searched(self, tracker: Tracker, choices: list[str]) -> answers.Answer | None:
+        message = tracker.latest_message or {}
+        text, typed, entities = message.get("text") or "", typed_text(tracker), message.get("entities") or []
+        found = answers.search(self.kb, text, typed, entities=entities)
+        if found is None and choices:
+            found = answers.on_likeliest(self.kb, self.kb.topics[choices[0]], text, typed, entities=entities)
+        return found
 
 
 class ActionAnswerDetails(KnowledgeAction):

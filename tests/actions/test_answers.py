@@ -210,3 +210,15 @@ def test_a_question_about_now_gets_the_newest_documents_figure(knowledge_base) -
     assert "140项" in now.passage
     planned = answers.answer(knowledge_base, topic, "2021年计划多少项高频事项实现跨省通办")
     assert "74 项" in planned.passage
+
+
+def test_an_english_question_nlu_could_not_place_is_searched_through_the_glossary(knowledge_base) -> None:
+    from components.text_normalizer import TextNormalizer
+
+    normalize = TextNormalizer.from_lexicon(Path(__file__).resolve().parents[2] / "lexicon").normalize
+    asked = "How many days does it take to register unemployment for a laid-off employee?"
+    found = answers.search(knowledge_base, normalize(asked), asked)
+    assert found is not None and "失业登记" in found.passage
+    # a recognised word or two is no clear match: a restaurant near 解放碑 is not an item on 解放碑商圈
+    for stray in ("Can you recommend a good hotpot restaurant near Jiefangbei?", "Which phone brand has the best camera?"):
+        assert answers.search(knowledge_base, normalize(stray), stray) is None
