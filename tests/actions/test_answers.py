@@ -74,6 +74,7 @@ def test_the_units_file_is_what_make_kb_writes(knowledge_base) -> None:
     ("有什么支持政策吗", (), None, False),  # what, not yes or no
     ("政府部门欠我们货款多久都不给", (), None, False),  # a long time, said; not how long
     ("拖了好久了，注销还要多久", ("time",), None, False),
+    ("What is the 助企帮帮团 and who is in it?", ("list",), None, False),  # its members, not who leads it
 ])
 def test_what_the_question_asks(text, aspects, missing, yesno) -> None:
     ask = analyse(text)
