@@ -277,7 +277,8 @@ def search(kb: KnowledgeBase, text: str, typed: str | None = None, *, entities: 
         return None
     unit = ranked[0].unit
     coverage = sum(ranker.held_in(w, unit.text) for w in words) / len(words)
-    if not any(ranked[0].bm25 >= score and coverage >= share for score, share in (SEARCH_CLEAR_ENGLISH if english else SEARCH_CLEAR)):
+    clear = SEARCH_CLEAR_ENGLISH if english else SEARCH_CLEAR
+    if not any(ranked[0].bm25 >= score and coverage >= share for score, share in clear):
         return None
     topic = kb.topic(next(iter((*unit.topics, *unit.related)), None))
     if topic is None:

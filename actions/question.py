@@ -52,6 +52,12 @@ def _statements() -> re.Pattern[str]:
 
 
 @functools.lru_cache(maxsize=1)
+def _now_words() -> list[tuple[str, str]]:
+    raw = yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+    return [(str(word).lower(), "now") for word in raw.get("now") or []]
+
+
+@functools.lru_cache(maxsize=1)
 def cue_words() -> frozenset[str]:
     """Every cue word: what a question asks with, not what it is about."""
     asks, missing = _cues()
@@ -99,5 +105,5 @@ def analyse(text: str, typed: str | None = None) -> Ask:
         "yesno" in found or words.rstrip("?？!！。 ").endswith(("吗", "不", "没", "不嘛", "没得")))
     # 「多少」 asks for a count only when nothing more specific is asked (「要交多少费用」 is a cost)
     aspects = tuple(sorted((k for k in found if k not in ("yesno", "which")), key=ASPECT_ORDER.index))
-    now = bool(re.search(r"现在|目前|如今|眼下|now|currently|at present", words))
+    now = bool(longest_matches(words, _now_words()))  # English whole words: 「know」 is no 「now」
     return Ask(aspects=aspects, missing=lacking[0] if lacking else None, yesno=yesno, now=now)

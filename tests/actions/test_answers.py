@@ -211,6 +211,7 @@ def test_a_question_about_now_gets_the_newest_documents_figure(knowledge_base) -
     assert "140项" in now.passage
     planned = answers.answer(knowledge_base, topic, "2021年计划多少项高频事项实现跨省通办")
     assert "74 项" in planned.passage
+    assert analyse("How many items can be handled now?").now and not analyse("Do you know how long it takes?").now
 
 
 def test_an_english_question_nlu_could_not_place_is_searched_through_the_glossary(knowledge_base) -> None:
