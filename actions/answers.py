@@ -102,7 +102,7 @@ def _in_digits(unit: AnswerUnit, aspect: str | None) -> bool:
     return bool(pattern) and any(any(c.isdigit() for c in m.group()) for m in pattern.finditer(unit.text))
 
 
-def _pick(ranked: list[Ranked], topic: Topic, ask: Ask) -> Ranked | None:
+def _pick(kb: KnowledgeBase, ranked: list[Ranked], topic: Topic, ask: Ask) -> Ranked | None:
     """The best unit; for a time/cost/count question the best one near the top that holds it,
     the newer plan's item of two about as good."""
     candidates = [r for r in ranked if r.prior or r.match >= OFF_TOPIC_MATCH]
@@ -124,9 +124,9 @@ def _pick(ranked: list[Ranked], topic: Topic, ask: Ask) -> Ranked | None:
             # 140 项 over the 2021 plan's 74 项, the 2023 list's 10 个工作日 over the 2021 plan's 13
             rivals = [r for r in holding if r.prior >= chosen.prior and r.score >= chosen.score * NEWER_PLAN
                       and (r.unit.kind == chosen.unit.kind == "policy" or ask.now)]
-            newest = max((_year(r.unit) for r in rivals), default=0)
-            if _year(chosen.unit) < newest:
-                return next(r for r in rivals if _year(r.unit) == newest)
+            newest = max((_year(kb, r.unit) for r in rivals), default=0)
+            if _year(kb, chosen.unit) < newest:
+                return next(r for r in rivals if _year(kb, r.unit) == newest)
             return chosen
         on_topic = [r for r in holding if r.prior]
         if on_topic:
@@ -134,14 +134,10 @@ def _pick(ranked: list[Ranked], topic: Topic, ask: Ask) -> Ranked | None:
     return best
 
 
-@functools.lru_cache(maxsize=8)
-def _document_years() -> dict[str, int]:
-    return {d.file: d.year for d in kb_module.default().documents.values()}
-
-
-def _year(unit: AnswerUnit) -> int:
+def _year(kb: KnowledgeBase, unit: AnswerUnit) -> int:
     """The year the unit's figure is of: a plan item's own year, else its document's."""
-    return unit.year or _document_years().get(unit.file, 0)
+    document = kb.documents.get(unit.file)
+    return unit.year or (document.year if document else 0)
 
 
 def _whole_of(ranked: list[Ranked], best: Ranked | None) -> Ranked | None:
@@ -251,7 +247,7 @@ def answer(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None = None,
         return _who(kb, index, topic, ask, named_channels, query)
     ranked = index.rank(query, topic.id, ask, channels=named_channels, topic_channels=topic.channels,
                         only_topic=only_topic)
-    best = _whole_of(ranked, _pick(ranked, topic, ask))
+    best = _whole_of(ranked, _pick(kb, ranked, topic, ask))
     if ask.primary == "channel":  # 「在哪办」: the channel the topic uses, in the documents' words
         best = _in_documents_words(ranked, next((r for r in ranked if r.unit.kind == "channel" and r.prior), best))
     if best is None or (ask.primary in CHECKED_ASPECTS and ask.primary not in best.unit.aspects):
@@ -298,6 +294,16 @@ def on_likeliest(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None =
         return None
     found = answer(kb, topic, text, typed, entities=entities, index=index)
     return found if found.unit is not None else None
+
+
+def unplaced(kb: KnowledgeBase, text: str, typed: str | None, likeliest: Topic | None, *,
+             entities: list[dict] | None = None) -> Answer | None:
+    """A whole question NLU could not place: the passage it matches clearly anywhere, else a clear
+    one on NLU's likeliest topic, else None (the assistant asks back)."""
+    found = search(kb, text, typed, entities=entities)
+    if found is None and likeliest is not None:
+        found = on_likeliest(kb, likeliest, text, typed, entities=entities)
+    return found
 
 
 def for_department(kb: KnowledgeBase, text: str, typed: str | None = None, *, entities: list[dict] | None = None,

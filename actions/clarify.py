@@ -89,9 +89,8 @@ class ActionClarifyTopic(KnowledgeAction):
         found = answers.for_department(self.kb, text, typed, entities=entities,
                                        fallback_topic=self.kb.topic(choices[0]) if choices else topic)
         if found is None and not fragment:
-            found = answers.search(self.kb, text, typed, entities=entities)
-        if found is None and not fragment and choices:
-            found = answers.on_likeliest(self.kb, self.kb.topics[choices[0]], text, typed, entities=entities)
+            found = answers.unplaced(self.kb, text, typed, self.kb.topic(choices[0]) if choices else None,
+                                     entities=entities)
         if found is not None:  # the words match one passage clearly: answer it on its topic
             text, card = rendered(self.kb, tracker, found)
             send(dispatcher, tracker, text, card)

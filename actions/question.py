@@ -35,8 +35,14 @@ class Ask:
 
 
 @functools.lru_cache(maxsize=1)
+def _lexicon() -> dict:
+    """lexicon/answers/questions.yml, read once per process."""
+    return yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
 def _cues() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    raw = yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+    raw = _lexicon()
 
     def ordered(table: dict[str, list[str]]) -> list[tuple[str, str]]:
         pairs = [(str(cue).lower(), kind) for kind, cues in table.items() for cue in cues]
@@ -47,13 +53,13 @@ def _cues() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 
 @functools.lru_cache(maxsize=1)
 def _statements() -> re.Pattern[str]:
-    raw = yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+    raw = _lexicon()
     return re.compile("|".join(map(re.escape, sorted(raw.get("statements") or [], key=len, reverse=True))) or "(?!)")
 
 
 @functools.lru_cache(maxsize=1)
 def _now_words() -> list[tuple[str, str]]:
-    raw = yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+    raw = _lexicon()
     return [(str(word).lower(), "now") for word in raw.get("now") or []]
 
 

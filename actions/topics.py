@@ -185,7 +185,12 @@ class ActionAnswerFollowup(KnowledgeAction):
 
             # a whole question NLU read as a bare 「要多久」 (「How many days does it take to register
             # unemployment…」) is answered when its words match one passage clearly
-            found = None if is_fragment(tracker) else self._searched(tracker, candidate_topics(self.kb, tracker))
+            found = None
+            if not is_fragment(tracker):
+                message, choices = tracker.latest_message or {}, candidate_topics(self.kb, tracker)
+                found = answers.unplaced(self.kb, message.get("text") or "", typed_text(tracker),
+                                         self.kb.topic(choices[0]) if choices else None,
+                                         entities=message.get("entities") or [])
             if found is None:
                 return ask_back(self.kb, dispatcher, tracker)
             text, card = rendered(self.kb, tracker, found)
@@ -194,14 +199,6 @@ class ActionAnswerFollowup(KnowledgeAction):
         text, card = reply(self.kb, tracker, topic, only_topic=True, hint=FOLLOWUP_ASPECTS.get(intent))
         send(dispatcher, tracker, text, card)
         return [SlotSet("topic", topic.id)]
-
-    def _searched(self, tracker: Tracker, choices: list[str]) -> answers.Answer | None:
-        message = tracker.latest_message or {}
-        text, typed, entities = message.get("text") or "", typed_text(tracker), message.get("entities") or []
-        found = answers.search(self.kb, text, typed, entities=entities)
-        if found is None and choices:
-            found = answers.on_likeliest(self.kb, self.kb.topics[choices[0]], text, typed, entities=entities)
-        return found
 
 
 class ActionAnswerDetails(KnowledgeAction):
