@@ -5,7 +5,9 @@ them, each with the exact seed passage that answers it, or `no_fact: true`) thro
 real assistant — the trained model and the action server, as REST users reach them — and
 judges the visible text of the last reply:
 
-- fact in the reply, and in its first 160 characters;
+- fact in the reply, and in its first 160 characters (the fact, or any passage in the case's
+  `also:` list — another seed passage that answers the question as well, e.g. the same item
+  restated in the 2023 list and the 2022 article; both columns and the search box use them);
 - correct lead department (the first department the reply names is an expected one);
 - median visible length and departments named;
 - for `no_fact` questions: the first line says the documents do not publish it, and no
@@ -100,9 +102,10 @@ def judge(case: dict[str, Any], visible: str, names: list[tuple[str, str]], seed
         invented = [n for n in NUMBER.findall(visible) if len(n) > 1 and n not in seeds]
         row["honest"] = bool(NO_FACT.search(first)) and not invented
     else:
-        fact = squash(case["fact"])
-        row["fact"] = fact in flat
-        row["fact_first"] = fact in squash(visible[:FIRST])
+        facts = [squash(f) for f in [case["fact"], *case.get("also", [])]]
+        first = squash(visible[:FIRST])
+        row["fact"] = any(f in flat for f in facts)
+        row["fact_first"] = any(f in first for f in facts)
     return row
 
 

@@ -32,12 +32,16 @@ def data() -> dict:
 
 
 def test_every_fact_is_an_exact_passage_of_its_seed(data) -> None:
+    seeds = bench_answers.seed_text()
     for case in data["questions"]:
         if case.get("no_fact"):
             assert "fact" not in case, case["id"]
             continue
         seed = (ROOT / "kb" / "sources" / case["source"]).read_text(encoding="utf-8")
         assert case["fact"] in seed, case["id"]
+        # an alternative answering passage may stand in any seed, but must stand there as written
+        for passage in case.get("also", []):
+            assert len(passage) >= 6 and bench_answers.squash(passage) in seeds, (case["id"], passage)
 
 
 def test_the_benchmark_is_large_varied_and_split(data, knowledge_base) -> None:
@@ -47,8 +51,9 @@ def test_the_benchmark_is_large_varied_and_split(data, knowledge_base) -> None:
     categories = Counter(c["category"] for c in questions)
     assert {"colloquial", "dialect", "typo", "traditional", "english", "followup", "yesno", "no_fact"} <= set(categories)
     assert all(len(c["text"]) <= 6 for c in short)
+    # a third of the first two writers' questions, and all of the third writer's, are never tuned on
     for rows in (questions, short):
-        assert 0.25 <= sum(c["split"] == "holdout" for c in rows) / len(rows) <= 0.45
+        assert 0.25 <= sum(c["split"] == "holdout" for c in rows) / len(rows) <= 0.55
     for case in questions:
         assert set(case["lead"]) <= set(knowledge_base.departments) and case["topic"] in knowledge_base.topics
 
