@@ -89,6 +89,15 @@ def _lead(kb: KnowledgeBase, topic: Topic, unit: AnswerUnit | None) -> Departmen
     return kb.lead_of(topic)[0]
 
 
+def _home(kb: KnowledgeBase, topic: Topic, unit: AnswerUnit | None) -> Topic:
+    """The topic a passage found off the routed one answers for: an article's count of cluster
+    registrations, found for a question NLU routed to 外商投资, is 区市场监管局's, through the
+    cluster-registration channel."""
+    if unit is None or topic.id in unit.topics or topic.id in unit.related:
+        return topic
+    return next((kb.topics[t] for t in (*unit.topics, *unit.related) if t in kb.topics), topic)
+
+
 def _channel(kb: KnowledgeBase, topic: Topic, unit: AnswerUnit | None, named: list[str]) -> Channel | None:
     for channel in (unit.channel if unit else None, *named, *topic.channels):
         if channel and channel in kb.channels:
@@ -255,7 +264,8 @@ def answer(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None = None,
                       missing=ask.primary or "fact", subject=subject)
     unit = best.unit
     passage = ranker.passage(unit, query, ask)
-    return Answer(topic, ask, unit, passage, _lead(kb, topic, unit), _channel(kb, topic, unit, named_channels),
+    home = _home(kb, topic, unit)
+    return Answer(topic, ask, unit, passage, _lead(kb, home, unit), _channel(kb, home, unit, named_channels),
                   yes=not english and says_yes(text, ask, passage))
 
 

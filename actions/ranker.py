@@ -79,8 +79,9 @@ def expanded(text: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _synonym_patterns() -> list[tuple[re.Pattern[str], list[str]]]:
-    """English keys match as whole words (「sue」 is not in "issue"), Chinese ones anywhere."""
-    return [(re.compile(rf"\b{re.escape(k.lower())}\b" if k.isascii() else re.escape(k)), words)
+    """English keys match as whole words (「sue」 is not in "issue"), in the plural too (「follow-up
+    visit」 in "follow-up visits"); Chinese ones anywhere."""
+    return [(re.compile(rf"\b{re.escape(k.lower())}(?:e?s)?\b" if k.isascii() else re.escape(k)), words)
             for k, words in _synonyms().items()]
 
 
@@ -147,13 +148,19 @@ class UnitIndex:
         asked = [(position[unit_id], q) for unit_id, qs in questions.items() if unit_id in position for q in qs]
         self.asker = [i for i, _ in asked]  # question → the unit it was written for
         self.asked = Okapi((terms(expanded(q)) for _, q in asked), k1=k1, b=b)
+        # a figure quoting a sentence whole and the sentence itself answer the same questions,
+        # whichever of the two a writer wrote them for
+        same_text: dict[str, list[int]] = {}
+        for i, unit in enumerate(units):
+            same_text.setdefault(re.sub(r"[\W_]", "", unit.text), []).append(i)
+        self.twins = {i: [j for j in group if j != i] for group in same_text.values() if len(group) > 1 for i in group}
 
     def question_scores(self, query: list[str]) -> dict[int, float]:
         """Unit → BM25 of its written question closest to the message."""
         best: dict[int, float] = {}
         for q, score in self.asked.matching(query).items():
-            unit = self.asker[q]
-            best[unit] = max(best.get(unit, 0.0), score)
+            for unit in (self.asker[q], *self.twins.get(self.asker[q], ())):
+                best[unit] = max(best.get(unit, 0.0), score)
         return best
 
     def rank(self, text: str, topic: str | None, ask: Ask, *, channels: Iterable[str] = (),

@@ -224,3 +224,17 @@ def test_an_english_question_nlu_could_not_place_is_searched_through_the_glossar
     # a recognised word or two is no clear match: a restaurant near 解放碑 is not an item on 解放碑商圈
     for stray in ("Can you recommend a good hotpot restaurant near Jiefangbei?", "Which phone brand has the best camera?"):
         assert answers.search(knowledge_base, normalize(stray), stray) is None
+
+
+def test_a_passage_found_off_the_routed_topic_answers_for_its_own(knowledge_base) -> None:
+    # NLU routes the count to 外商投资 (区发展改革委); the article's sentence belongs to 集群注册
+    found = answers.answer(knowledge_base, knowledge_base.topics["foreign_investment"], "集群注册的企业现在一共有好多户")
+    assert "集群注册企业1100余户" in found.passage
+    assert found.department.id == "scjg"
+    assert found.channel.id in knowledge_base.topics["cluster_registration"].channels
+
+
+def test_english_synonyms_match_the_plural_but_not_inside_words() -> None:
+    assert "回访" in ranker.expanded("Does the district do follow-up visits?")
+    assert "回访" in ranker.expanded("a follow-up visit")
+    assert "回访" not in ranker.expanded("follow-up visitors")

@@ -74,3 +74,12 @@ def test_a_written_question_brings_its_unit_up(all_units) -> None:
 
     assert position({}) > 100
     assert position({target: ("想在渝中挂个壳子公司，行不行",)}) < 10
+
+
+def test_a_question_counts_for_the_unit_of_the_same_text(all_units) -> None:
+    """fig_bangbangtuan_2 quotes art_004_10 whole: a question written for one answers for both."""
+    asked = "帮帮团首批进驻了哪些楼宇园区"
+    index = ranker.UnitIndex(all_units, questions={"art_004_10": (asked,)})
+    scores = {r.unit.id: r.asked for r in index.rank(asked, "bangbangtuan", analyse(asked))}
+    assert scores["fig_bangbangtuan_2"] == scores["art_004_10"] == 1.0
+    assert scores["fig_bangbangtuan_3"] == 0.0
