@@ -101,6 +101,7 @@ def test_kb_dictionary_keeps_names_whole() -> None:
     ("办个证", "complain", True),
     ("在哪办", "out_of_scope", True),   # out of scope, yet it holds a word of the service
     ("多少天", "out_of_scope", True),
+    ("那成都呢", "out_of_scope", True),  # the same question of another place, on the current topic
     ("再见啦", "goodbye", False),       # the intent's own words keep it
     ("我要投诉", "complain", False),
     ("讲个笑话", "out_of_scope", False),
