@@ -48,7 +48,9 @@ def _cues() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         pairs = [(str(cue).lower(), kind) for kind, cues in table.items() for cue in cues]
         return sorted(pairs, key=lambda p: -len(p[0]))
 
-    return ordered(raw["asks"]), ordered(raw["missing"])
+    # a name holding a cue (注册地址) is matched as a whole, of no kind: the cue inside it is taken
+    named = [(str(name).lower(), "") for name in raw.get("named") or []]
+    return ordered(raw["asks"]), ordered(raw["missing"]) + named
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,7 +69,7 @@ def _now_words() -> list[tuple[str, str]]:
 def cue_words() -> frozenset[str]:
     """Every cue word: what a question asks with, not what it is about."""
     asks, missing = _cues()
-    return frozenset(cue for cue, _ in (*asks, *missing))
+    return frozenset(cue for cue, kind in (*asks, *missing) if kind)
 
 
 def longest_matches(text: str, pairs: list[tuple[str, str]]) -> list[tuple[int, str]]:
@@ -87,8 +89,8 @@ def longest_matches(text: str, pairs: list[tuple[str, str]]) -> list[tuple[int, 
 
 
 def _found(text: str, cues: list[tuple[str, str]]) -> list[str]:
-    """Kinds whose cues occur, longest cue first."""
-    return list(dict.fromkeys(kind for _, kind in longest_matches(text, cues)))
+    """Kinds whose cues occur, longest cue first (a name of no kind blocks the cues inside it)."""
+    return list(dict.fromkeys(kind for _, kind in longest_matches(text, cues) if kind))
 
 
 def mostly_english(typed: str) -> bool:
