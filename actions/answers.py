@@ -275,7 +275,7 @@ def search(kb: KnowledgeBase, text: str, typed: str | None = None, *, entities: 
     topic, or None (the assistant asks back)."""
     index = index or ranker.default()
     english = bool(typed) and mostly_english(typed)
-    query = f"{typed} {text}" if english else text
+    query = f"{typed} {text}" if english and typed != text else text  # the same words twice would score twice
     ranked = index.rank(query, None, analyse(text, typed))
     # an English question's words count through the documents' words search_synonyms.yml gives them
     words = ranker.content_words(ranker.expanded(query) if english else query)

@@ -102,6 +102,31 @@ class ActionClarifyTopic(KnowledgeAction):
         return ask_back(self.kb, dispatcher, tracker, fragment)
 
 
+class ActionAnswerOutOfScope(KnowledgeAction):
+    """A message NLU calls out of scope: answered from the passage its words match clearly (an
+    English 「service butler for foreign-invested companies」 reads like the out-of-scope examples
+    to DIET, yet the plan has the item), or a named department's contact; else declined, with
+    utter_out_of_scope (insight counts the decline by that response's name)."""
+
+    def name(self) -> str:
+        return "action_answer_out_of_scope"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        message = tracker.latest_message or {}
+        text, typed, entities = message.get("text") or "", typed_text(tracker), message.get("entities") or []
+        found = None
+        if not is_fragment(tracker):  # 「讲个笑话」: too few words to match anything clearly
+            found = (answers.for_department(self.kb, text, typed, entities=entities)
+                     or answers.search(self.kb, text, typed, entities=entities))
+        if found is None:
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return []
+        reply_text, card = rendered(self.kb, tracker, found)
+        send(dispatcher, tracker, reply_text, card)
+        return [SlotSet("topic", found.topic.id)]
+
+
 def ask_back(knowledge_base: KnowledgeBase, dispatcher: CollectingDispatcher, tracker: Tracker,
              fragment: bool = True) -> list[EventType]:
     """The likeliest topics as buttons; misunderstood twice in a row, a person instead."""

@@ -20,7 +20,8 @@ is. The rules, from actions/ and domain.yml:
     `needs_person`, misunderstood twice, or the case already open);
   - `answered`: a `service_card` was sent (actions/topics.py, clarify.py), or an answering
     action's plain text on the terminal channel, which gets no card;
-  - `out_of_scope`: `utter_out_of_scope`;
+  - `out_of_scope`: `utter_out_of_scope` (the rule's own response, or sent by
+    `action_answer_out_of_scope` when no passage matches);
   - `asked_back`: `utter_ask_topic`, `utter_default`, or an answering action's topic buttons
     (action_clarify_topic's 「我不太确定您问的是哪一项」).
 - **chitchat** — utter_greet, utter_goodbye, utter_thank, utter_capabilities.
@@ -50,7 +51,7 @@ TIMEZONE = timezone(timedelta(hours=8), "Asia/Shanghai")
 FORM = "handoff_form"
 HANDOFF_ACTION = "action_start_handoff"
 ANSWER_ACTIONS = frozenset({"action_answer_topic", "action_answer_followup", "action_answer_details",
-                            "action_clarify_topic"})
+                            "action_clarify_topic", "action_answer_out_of_scope"})
 ASK_BACK_RESPONSES = frozenset({"utter_ask_topic", "utter_default"})
 OUT_OF_SCOPE_RESPONSES = frozenset({"utter_out_of_scope"})
 CHITCHAT_RESPONSES = frozenset({"utter_greet", "utter_goodbye", "utter_thank", "utter_capabilities"})

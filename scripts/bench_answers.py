@@ -162,6 +162,8 @@ async def actions_after_last_user(agent: Any, sender: str) -> tuple[list[str], s
             break
         if event.type_name == "action" and event.action_name != "action_listen":
             names.append(event.action_name)
+        elif event.type_name == "bot" and (event.metadata or {}).get("utter_action"):
+            names.append(event.metadata["utter_action"])  # a response a custom action sent
     return list(reversed(names)), tracker.get_slot("topic")
 
 

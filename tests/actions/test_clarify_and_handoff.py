@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from rasa_sdk.events import SlotSet
 
-from actions.clarify import ActionClarifyTopic
+from actions.clarify import ActionAnswerOutOfScope, ActionClarifyTopic
 from actions.handoff import contact_lines
 
 
@@ -62,6 +63,33 @@ def test_a_question_nlu_could_not_place_is_answered_when_one_passage_matches(kno
     events = asyncio.run(ActionClarifyTopic(knowledge_base).run(dispatcher, tracker, {}))
     assert "74 项高频政务服务事项年内实现“跨省通办”" in dispatcher.messages[0]["text"].splitlines()[0]
     assert events == [SlotSet("topic", dispatcher.messages[0]["custom"]["topic"])]
+
+
+def _typed(text: str, intent: str):
+    """A tracker as Rasa sends it: the NLU's (normalised) text beside the user event's typed one."""
+    from rasa_sdk import Tracker
+
+    from components.text_normalizer import TextNormalizer
+
+    normalize = TextNormalizer.from_lexicon(Path(__file__).resolve().parents[2] / "lexicon").normalize
+    latest = {"text": normalize(text), "intent": {"name": intent, "confidence": 0.9},
+              "entities": [], "intent_ranking": []}
+    return Tracker("u", {}, latest, [{"event": "user", "text": text}], False, None, {}, "action_listen")
+
+
+def test_an_out_of_scope_question_whose_words_match_an_item_is_answered(knowledge_base, dispatcher) -> None:
+    """DIET reads this English question as out of scope; the plan's 行政服务管家 item answers it."""
+    tracker = _typed("Is there someone like a service butler for foreign-invested companies?", "out_of_scope")
+    events = asyncio.run(ActionAnswerOutOfScope(knowledge_base).run(dispatcher, tracker, {}))
+    assert "行政服务管家" in dispatcher.messages[0]["text"]
+    assert events == [SlotSet("topic", "foreign_investment")]
+
+
+@pytest.mark.parametrize("text", ["今天天气怎么样", "给我讲个笑话嘛", "Which phone brand has the best camera?",
+                                  "Can you recommend a good hotpot restaurant near Jiefangbei?"])
+def test_out_of_scope_without_a_clear_passage_is_declined(knowledge_base, dispatcher, text) -> None:
+    assert asyncio.run(ActionAnswerOutOfScope(knowledge_base).run(dispatcher, _typed(text, "out_of_scope"), {})) == []
+    assert [m.get("response") for m in dispatcher.messages] == ["utter_out_of_scope"]
 
 
 def test_contact_lines_are_the_office_contact_from_the_seeds(knowledge_base) -> None:

@@ -139,7 +139,7 @@ def part_two(c: dict[str, Conversation]) -> list[Conversation]:
     c["declines"].not_understood("注册商标找谁")
     c["permit"].while_paused("在吗", at=at(18, 40))  # a new session, paused again: case #4 is still open
     late = Conversation("r-late", "rest", at(19))
-    late.decline("北京的社保怎么交", 0.9, at=at(19))
+    late.decline("北京的社保怎么交", 0.9, at=at(19), action="utter_out_of_scope")  # a model of before 2026-12-04
     return [c["complaint"], c["declines"], c["permit"], late]
 
 

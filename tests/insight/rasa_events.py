@@ -160,10 +160,13 @@ class Conversation:
         self._save([*self._user(text, intent, confidence), self._featurized(), self._action(action),
                     *([self._bot(reply)] if reply else []), self._listen()])
 
-    def decline(self, text: str, confidence: float = 1.0, at: float | None = None) -> None:
+    def decline(self, text: str, confidence: float = 1.0, at: float | None = None,
+                action: str = "action_answer_out_of_scope") -> None:
+        """Out of scope: action_answer_out_of_scope sends utter_out_of_scope when no passage
+        matches (the rule's own utter_out_of_scope action, before it, said the same)."""
         self.clock.at(at or 0)
         self._save([*self._user(text, "out_of_scope", confidence), self._featurized(),
-                    self._action("utter_out_of_scope"), self._bot(DECLINE, utter="utter_out_of_scope"),
+                    self._action(action), self._bot(DECLINE, utter="utter_out_of_scope"),
                     self._listen()])
 
     def ask_topic(self, text: str, intent: str = "vague_request", confidence: float = 0.93) -> None:
