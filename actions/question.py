@@ -72,6 +72,16 @@ def cue_words() -> frozenset[str]:
     return frozenset(cue for cue, kind in (*asks, *missing) if kind)
 
 
+def without_cues(text: str, kind: str) -> str:
+    """The message less the cue words of one kind (「外贸的事找哪个部门」 → 「外贸的事找」): what it
+    is about, not how it asks."""
+    pairs = [(cue, k) for cue, k in _cues()[0] if k == kind]
+    lowered = text.lower()
+    for start, cue in sorted(longest_matches(lowered, [(c, c) for c, _ in pairs]), reverse=True):
+        lowered = lowered[:start] + " " + lowered[start + len(cue):]
+    return lowered
+
+
 def longest_matches(text: str, pairs: list[tuple[str, str]]) -> list[tuple[int, str]]:
     """(position, value) of each (word, value) pair found in text, longest words first; a
     shorter word inside a longer match is not counted. English words match whole."""

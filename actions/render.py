@@ -12,6 +12,7 @@ the channels they do name.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,9 @@ def _english_names() -> dict[str, str]:
 def _pinyin(name: str) -> str:
     from pypinyin import lazy_pinyin
 
-    return " ".join(lazy_pinyin(name.strip("“”"))).title()
+    # quotation marks inside a name (“全渝数智法院”全程网办) are no syllables
+    syllables = lazy_pinyin(re.sub(r"[^\w]+", " ", name))
+    return " ".join(s.strip().capitalize() if s.islower() else s.strip() for s in syllables if s.strip())
 
 
 def _english_name(record_id: str, name: str) -> str:

@@ -202,6 +202,11 @@ def test_who_answers_with_the_lead_line_or_the_passage_on_what_was_said(knowledg
     # the story says what it is about (a complaint): the item on complaints, its lead the same
     told = answers.answer(knowledge_base, topic, "找哪个部门", context="员工说我们拖欠工资 要去投诉", only_topic=True)
     assert told.quote and "劳动举报投诉" in told.passage and told.department.id == "renshe"
+    # no word in common with the item (一对一帮 / 「一企一策」精准帮扶), but BM25 settles on it: that item
+    helped = answers.answer(knowledge_base, knowledge_base.topics["foreign_trade"], "做外贸的遇到困难找哪个嘛 有莫得一对一帮的")
+    assert "一企一策" in helped.passage and helped.department.id == "shangwu"
+    plain_trade = answers.answer(knowledge_base, knowledge_base.topics["foreign_trade"], "外贸的事找哪个部门")
+    assert "牵头单位：区商务委" in plain_trade.passage
 
 
 def test_a_question_about_now_gets_the_newest_documents_figure(knowledge_base) -> None:

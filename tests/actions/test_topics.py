@@ -200,3 +200,10 @@ def test_a_short_question_on_the_same_topic_is_read_with_the_one_before(knowledg
     run(ActionAnswerTopic(knowledge_base), dispatcher, tracker)
     # 商标 from the question before: the item on pledging patents and trademarks together
     assert "专利商标混合质押" in dispatcher.messages[0]["text"].splitlines()[0]
+
+
+def test_a_channel_without_an_english_name_is_given_in_pinyin_without_its_quotation_marks() -> None:
+    from actions.render import _pinyin
+
+    assert _pinyin("“全渝数智法院”全程网办") == "Quan Yu Shu Zhi Fa Yuan Quan Cheng Wang Ban"
+    assert _pinyin("AEO认证") == "AEO Ren Zheng"  # a Latin name stays as written
