@@ -260,8 +260,12 @@ def answer(kb: KnowledgeBase, topic: Topic, text: str, typed: str | None = None,
                       missing=ask.missing, subject=subject)
     english = bool(typed) and mostly_english(typed)
     # an English question is searched in its own words (search_synonyms.yml gives them the
-    # documents' terms) beside the few Chinese terms the normalizer reduced it to
-    query = " ".join(filter(None, [context, typed if english else "", text]))
+    # documents' terms); the normalizer's terms are for routing and coarse (「office」 → 注册地址,
+    # 「set up」 → 开公司), so they serve only when the synonyms know none of its words (「bus」)
+    if english and ranker.content_words(ranker.expanded(typed)):
+        query = " ".join(filter(None, [context, typed]))
+    else:
+        query = " ".join(filter(None, [context, typed if english else "", text]))
     if ask.primary == "department":
         return _who(kb, index, topic, ask, named_channels, query)
     ranked = index.rank(query, topic.id, ask, channels=named_channels, topic_channels=topic.channels,

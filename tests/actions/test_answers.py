@@ -243,3 +243,17 @@ def test_english_synonyms_match_the_plural_but_not_inside_words() -> None:
     assert "回访" in ranker.expanded("Does the district do follow-up visits?")
     assert "回访" in ranker.expanded("a follow-up visit")
     assert "回访" not in ranker.expanded("follow-up visitors")
+
+
+def test_an_english_question_is_ranked_by_its_own_words_unless_the_synonyms_know_none(knowledge_base) -> None:
+    """The normalizer's terms route (「office」 → 注册地址, 「set up」 → 开公司) but mislead the
+    ranking; search_synonyms.yml's serve when they know a word, the normalizer's when not (「bus」)."""
+    from components.text_normalizer import TextNormalizer
+
+    normalize = TextNormalizer.from_lexicon(Path(__file__).resolve().parents[2] / "lexicon").normalize
+    visits = "We just set up our regional office here. Does the district do follow-up visits?"
+    found = answers.answer(knowledge_base, knowledge_base.topics["company_opening"], normalize(visits), visits)
+    assert "回访" in found.passage
+    bus = "Lots of our staff commute by bus. Are there any new bus routes planned in Yuzhong?"
+    found = answers.answer(knowledge_base, knowledge_base.topics["inclusive_services"], normalize(bus), bus)
+    assert "公交" in found.passage
