@@ -51,9 +51,9 @@ def test_the_benchmark_is_large_varied_and_split(data, knowledge_base) -> None:
     categories = Counter(c["category"] for c in questions)
     assert {"colloquial", "dialect", "typo", "traditional", "english", "followup", "yesno", "no_fact"} <= set(categories)
     assert all(len(c["text"]) <= 6 for c in short)
-    # a third of the first two writers' questions, and all of the third writer's, are never tuned on
+    # a third of the first two writers' questions, and all of the third and fourth writers', are never tuned on
     for rows in (questions, short):
-        assert 0.25 <= sum(c["split"] == "holdout" for c in rows) / len(rows) <= 0.55
+        assert 0.25 <= sum(c["split"] == "holdout" for c in rows) / len(rows) <= 0.65
     for case in questions:
         assert set(case["lead"]) <= set(knowledge_base.departments) and case["topic"] in knowledge_base.topics
 
