@@ -201,8 +201,8 @@ def _about_more(index: UnitIndex, topic: Topic, query: str, ask: Ask) -> Ranked 
     拖欠工资要去投诉，找哪个部门」: 投诉 — the item on complaints), or None for a plain 「劳动争议
     找谁」, which the lead's own line answers."""
     named = [k for k in (topic.title, *topic.keywords) if len(k) > 1]
-    # an English question's words are the documents' words the glossary gives them
-    # (「哪个部门」 asks who: its 部门 says nothing about what)
+    # what it is about: its words less how it asks who (「哪个部门」's 部门), an English
+    # question's through the documents' words search_synonyms.yml gives them
     about = ranker.expanded(without_cues(query, "department"))
     extra = [w for w in ranker.content_words(about) if not any(w in k or k in w for k in named)]
     if not extra:

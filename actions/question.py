@@ -75,9 +75,9 @@ def cue_words() -> frozenset[str]:
 def without_cues(text: str, kind: str) -> str:
     """The message less the cue words of one kind (「外贸的事找哪个部门」 → 「外贸的事找」): what it
     is about, not how it asks."""
-    pairs = [(cue, k) for cue, k in _cues()[0] if k == kind]
+    cues = [(cue, cue) for cue, k in _cues()[0] if k == kind]
     lowered = text.lower()
-    for start, cue in sorted(longest_matches(lowered, [(c, c) for c, _ in pairs]), reverse=True):
+    for start, cue in sorted(longest_matches(lowered, cues), reverse=True):
         lowered = lowered[:start] + " " + lowered[start + len(cue):]
     return lowered
 
