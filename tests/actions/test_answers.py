@@ -203,7 +203,7 @@ def test_who_answers_with_the_lead_line_or_the_passage_on_what_was_said(knowledg
     told = answers.answer(knowledge_base, topic, "找哪个部门", context="员工说我们拖欠工资 要去投诉", only_topic=True)
     assert told.quote and "劳动举报投诉" in told.passage and told.department.id == "renshe"
     # no word in common with the item (一对一帮 / 「一企一策」精准帮扶), but BM25 settles on it: that item
-    helped = answers.answer(knowledge_base, knowledge_base.topics["foreign_trade"], "做外贸的遇到困难找哪个嘛 有莫得一对一帮的")
+    helped = answers.answer(knowledge_base, knowledge_base.topics["foreign_trade"], "外贸企业碰到困难找哪个，有没得一对一帮扶的")
     assert "一企一策" in helped.passage and helped.department.id == "shangwu"
     plain_trade = answers.answer(knowledge_base, knowledge_base.topics["foreign_trade"], "外贸的事找哪个部门")
     assert "牵头单位：区商务委" in plain_trade.passage
@@ -251,9 +251,9 @@ def test_an_english_question_is_ranked_by_its_own_words_unless_the_synonyms_know
     from components.text_normalizer import TextNormalizer
 
     normalize = TextNormalizer.from_lexicon(Path(__file__).resolve().parents[2] / "lexicon").normalize
-    visits = "We just set up our regional office here. Does the district do follow-up visits?"
+    visits = "Now that our regional office is open, does the district pay follow-up visits?"
     found = answers.answer(knowledge_base, knowledge_base.topics["company_opening"], normalize(visits), visits)
     assert "回访" in found.passage
-    bus = "Lots of our staff commute by bus. Are there any new bus routes planned in Yuzhong?"
+    bus = "Will there be more bus routes for commuters in Yuzhong?"
     found = answers.answer(knowledge_base, knowledge_base.topics["inclusive_services"], normalize(bus), bus)
     assert "公交" in found.passage

@@ -79,7 +79,7 @@ def _typed(text: str, intent: str):
 
 def test_an_out_of_scope_question_whose_words_match_an_item_is_answered(knowledge_base, dispatcher) -> None:
     """DIET reads this English question as out of scope; the plan's 行政服务管家 item answers it."""
-    tracker = _typed("Is there someone like a service butler for foreign-invested companies?", "out_of_scope")
+    tracker = _typed("Do foreign-invested firms get a service butler here?", "out_of_scope")
     events = asyncio.run(ActionAnswerOutOfScope(knowledge_base).run(dispatcher, tracker, {}))
     assert "行政服务管家" in dispatcher.messages[0]["text"]
     assert events == [SlotSet("topic", "foreign_investment")]

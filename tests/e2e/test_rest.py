@@ -54,6 +54,15 @@ def test_out_of_scope_gets_no_department(servers: Servers, knowledge_base) -> No
         assert not any(d.name in answer for d in knowledge_base.departments.values()), answer
 
 
+def test_an_english_question_the_nlu_calls_out_of_scope_is_answered_when_an_item_matches(servers: Servers) -> None:
+    """DIET takes it for out of scope (0.86 when written: its out-of-scope examples read alike);
+    the words match the plan's 行政服务管家 item clearly, and that answers, with its department."""
+    replies = servers.say("owner-butler", "Do foreign-invested firms get a service butler here?")
+    first = texts(replies).split("\n")[0]
+    assert "行政服务管家" in first and first.startswith("According to ")
+    assert cards(replies)[0]["topic"] == "foreign_investment"
+
+
 def test_http_api_refuses_requests_without_the_token(servers: Servers) -> None:
     servers.say("owner-5", "你好")
     tracker_url = f"{servers.url}/conversations/owner-5/tracker"
