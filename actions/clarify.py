@@ -7,7 +7,7 @@ topic is a follow-up on it, answered like one; without a topic it gets the likel
 from __future__ import annotations
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -16,7 +16,7 @@ from actions.base import KnowledgeAction
 from actions.handoff import handoff_events, typed_text
 from actions.kb import KnowledgeBase
 from actions.question import analyse
-from actions.topics import rendered, reply, send, topic_from_entities
+from actions.topics import reply, send, send_found, topic_from_entities
 
 MAX_CHOICES = 3
 # After this many misunderstood messages in a row, stop asking back and offer a person.
@@ -92,9 +92,7 @@ class ActionClarifyTopic(KnowledgeAction):
             found = answers.unplaced(self.kb, text, typed, self.kb.topic(choices[0]) if choices else None,
                                      entities=entities)
         if found is not None:  # the words match one passage clearly: answer it on its topic
-            text, card = rendered(self.kb, tracker, found)
-            send(dispatcher, tracker, text, card)
-            return [SlotSet("topic", found.topic.id)]
+            return send_found(self.kb, dispatcher, tracker, found)
         if topic is not None and asks_on_topic(self.kb, tracker, topic):  # a follow-up on the topic
             text, card = reply(self.kb, tracker, topic, only_topic=True)
             send(dispatcher, tracker, text, card)
@@ -122,9 +120,7 @@ class ActionAnswerOutOfScope(KnowledgeAction):
         if found is None:
             dispatcher.utter_message(response="utter_out_of_scope")
             return []
-        reply_text, card = rendered(self.kb, tracker, found)
-        send(dispatcher, tracker, reply_text, card)
-        return [SlotSet("topic", found.topic.id)]
+        return send_found(self.kb, dispatcher, tracker, found)
 
 
 def ask_back(knowledge_base: KnowledgeBase, dispatcher: CollectingDispatcher, tracker: Tracker,

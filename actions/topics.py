@@ -147,6 +147,14 @@ def rendered(knowledge_base: KnowledgeBase, tracker: Tracker, found: answers.Ans
     return text, render.card(knowledge_base, topic, found.ask.primary, render.answer_record(found))
 
 
+def send_found(knowledge_base: KnowledgeBase, dispatcher: CollectingDispatcher, tracker: Tracker,
+               found: answers.Answer) -> list[EventType]:
+    """An answer found off the NLU's route (a search, a named department): sent, on its own topic."""
+    text, card = rendered(knowledge_base, tracker, found)
+    send(dispatcher, tracker, text, card)
+    return [SlotSet("topic", found.topic.id)]
+
+
 class ActionAnswerTopic(KnowledgeAction):
     """Answer with the unit that answers the message, on its topic."""
 
@@ -193,9 +201,7 @@ class ActionAnswerFollowup(KnowledgeAction):
                                          entities=message.get("entities") or [])
             if found is None:
                 return ask_back(self.kb, dispatcher, tracker)
-            text, card = rendered(self.kb, tracker, found)
-            send(dispatcher, tracker, text, card)
-            return [SlotSet("topic", found.topic.id)]
+            return send_found(self.kb, dispatcher, tracker, found)
         text, card = reply(self.kb, tracker, topic, only_topic=True, hint=FOLLOWUP_ASPECTS.get(intent))
         send(dispatcher, tracker, text, card)
         return [SlotSet("topic", topic.id)]
